@@ -1,0 +1,528 @@
+/* SPDX-License-Identifier: MIT
+ * store.c: connections, the statement cache, the writer thread and its group commit, the
+ * event log append, backup and integrity check.
+ *
+ * Group commit: the writer takes every queued job (up to BATCH_MAX), runs each inside its own
+ * SAVEPOINT of one transaction, and commits once, so one fsync (synchronous=FULL) covers the
+ * whole batch. A job that fails rolls back only its savepoint. Completions go back to the loop
+ * through the done queue and the wake hook (lws_cancel_service in hubd).
+ */
+#include "store_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#define BATCH_MAX 512
+
+/* ---- statement cache ---- */
+
+sqlite3_stmt *store__stmt(sqlite3 *db, struct store__cache *c, const char *sql)
+{
+	size_t h = ((uintptr_t)sql >> 3) % STORE__CACHE;
+	for (size_t i = 0; i < STORE__CACHE; i++) {
+		size_t k = (h + i) % STORE__CACHE;
+		if (c->sql[k] == sql) {
+			sqlite3_reset(c->st[k]);
+			sqlite3_clear_bindings(c->st[k]);
+			return c->st[k];
+		}
+		if (!c->sql[k]) {
+			sqlite3_stmt *s = NULL;
+			if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) !=
+			    SQLITE_OK) {
+				sb_log(SB_LOG_ERR, "msg=prepare_failed err=\"%s\" sql=\"%.60s\"",
+				       sqlite3_errmsg(db), sql);
+				SB_ASSERT(!"SQL does not prepare");
+			}
+			c->sql[k] = sql;
+			c->st[k] = s;
+			return s;
+		}
+	}
+	SB_ASSERT(!"statement cache full");
+}
+
+void store__cache_free(struct store__cache *c)
+{
+	for (size_t i = 0; i < STORE__CACHE; i++) {
+		if (c->st[i])
+			sqlite3_finalize(c->st[i]);
+		c->st[i] = NULL;
+		c->sql[i] = NULL;
+	}
+}
+
+void store__bind_text(sqlite3_stmt *s, int i, const char *z)
+{
+	if (z)
+		sqlite3_bind_text(s, i, z, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(s, i);
+}
+
+void store__bind_str(sqlite3_stmt *s, int i, struct sb_str v)
+{
+	sqlite3_bind_text(s, i, v.p ? v.p : "", (int)v.len, SQLITE_TRANSIENT);
+}
+
+int store__err(sqlite3 *db, int rc, const char *what)
+{
+	int prim = rc & 0xff;
+	if (prim == SQLITE_CONSTRAINT)
+		return SB_ECONFLICT;
+	if (prim == SQLITE_BUSY || prim == SQLITE_LOCKED)
+		return SB_EBUSY;
+	sb_log(SB_LOG_ERR, "msg=db_error what=%s rc=%d err=\"%s\"", what, rc, sqlite3_errmsg(db));
+	return SB_EDB;
+}
+
+int store__exec_done(sqlite3_stmt *s, sqlite3 *db, const char *what)
+{
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+		return 0;
+	return store__err(db, rc, what);
+}
+
+void store__json_col(struct sb_buf *b, bool *first, const char *key, sqlite3_stmt *s, int i)
+{
+	sb_json_key(b, first, key);
+	if (sqlite3_column_type(s, i) == SQLITE_NULL) {
+		sb_buf_adds(b, "null");
+		return;
+	}
+	const char *p = (const char *)sqlite3_column_text(s, i);
+	sb_json_esc(b, p, (size_t)sqlite3_column_bytes(s, i));
+}
+
+void store__json_col_int(struct sb_buf *b, bool *first, const char *key, sqlite3_stmt *s, int i)
+{
+	sb_json_key(b, first, key);
+	if (sqlite3_column_type(s, i) == SQLITE_NULL)
+		sb_buf_adds(b, "null");
+	else
+		sb_buf_printf(b, "%lld", (long long)sqlite3_column_int64(s, i));
+}
+
+void store__json_col_time(struct sb_buf *b, bool *first, const char *key, sqlite3_stmt *s, int i)
+{
+	sb_json_kv_time(b, first, key,
+			sqlite3_column_type(s, i) == SQLITE_NULL ? 0 : sqlite3_column_int64(s, i));
+}
+
+/* ---- open and close ---- */
+
+static int open_conn(const char *path, bool writer, sqlite3 **out)
+{
+	sqlite3 *db = NULL;
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
+		    (writer ? SQLITE_OPEN_CREATE : 0);
+	if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
+		sb_log(SB_LOG_ERR, "msg=db_open_failed path=%s err=\"%s\"", path,
+		       db ? sqlite3_errmsg(db) : "?");
+		sqlite3_close(db);
+		return SB_EDB;
+	}
+	sqlite3_extended_result_codes(db, 1);
+	sqlite3_busy_timeout(db, 5000);
+	const char *pragmas = writer ? "PRAGMA journal_mode=WAL;"
+				       "PRAGMA synchronous=FULL;"
+				       "PRAGMA foreign_keys=ON;"
+				       "PRAGMA temp_store=MEMORY;"
+				       "PRAGMA cache_size=-32000;"
+				     : "PRAGMA foreign_keys=ON;"
+				       "PRAGMA query_only=ON;"
+				       "PRAGMA cache_size=-32000;";
+	char *err = NULL;
+	if (sqlite3_exec(db, pragmas, NULL, NULL, &err) != SQLITE_OK) {
+		sb_log(SB_LOG_ERR, "msg=db_pragma_failed path=%s err=\"%s\"", path, err);
+		sqlite3_free(err);
+		sqlite3_close(db);
+		return SB_EDB;
+	}
+	*out = db;
+	return 0;
+}
+
+int sb_store_open(const char *path, struct sb_store **out)
+{
+	struct sb_store *st = sb_calloc(1, sizeof *st);
+	st->path = sb_strdup(path);
+	pthread_mutex_init(&st->mu, NULL);
+	pthread_cond_init(&st->cv, NULL);
+	if (open_conn(path, true, &st->wdb) || store__migrate(st->wdb) ||
+	    open_conn(path, false, &st->rdb)) {
+		sb_store_close(st);
+		return SB_EDB;
+	}
+	*out = st;
+	return 0;
+}
+
+void sb_store_close(struct sb_store *st)
+{
+	if (!st)
+		return;
+	sb_store_stop(st);
+	store__cache_free(&st->wcache);
+	store__cache_free(&st->rcache);
+	if (st->wdb) {
+		/* leave a clean WAL behind */
+		sqlite3_wal_checkpoint_v2(st->wdb, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		sqlite3_close(st->wdb);
+	}
+	sqlite3_close(st->rdb);
+	pthread_mutex_destroy(&st->mu);
+	pthread_cond_destroy(&st->cv);
+	free(st->path);
+	free(st);
+}
+
+int sb_store_schema_version(struct sb_store *st)
+{
+	sqlite3_stmt *s = RD_STMT(st, "SELECT coalesce(max(version),0) FROM schema_migrations");
+	int v = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : -1;
+	sqlite3_reset(s);
+	return v;
+}
+
+int sb_store_backup(struct sb_store *st, const char *dest)
+{
+	sqlite3 *d = NULL;
+	if (sqlite3_open_v2(dest, &d, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+	    SQLITE_OK) {
+		sb_log(SB_LOG_ERR, "msg=backup_open_failed path=%s", dest);
+		sqlite3_close(d);
+		return SB_EDB;
+	}
+	/* a private source connection, so a running hub's connections are not disturbed */
+	sqlite3 *src = NULL;
+	int rc = open_conn(st->path, false, &src);
+	if (rc) {
+		sqlite3_close(d);
+		return rc;
+	}
+	sqlite3_backup *b = sqlite3_backup_init(d, "main", src, "main");
+	if (!b) {
+		sb_log(SB_LOG_ERR, "msg=backup_failed err=\"%s\"", sqlite3_errmsg(d));
+		sqlite3_close(src);
+		sqlite3_close(d);
+		return SB_EDB;
+	}
+	do {
+		rc = sqlite3_backup_step(b, 256);
+		if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+			sqlite3_sleep(20);
+	} while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
+	sqlite3_backup_finish(b);
+	int ok = rc == SQLITE_DONE;
+	if (!ok)
+		sb_log(SB_LOG_ERR, "msg=backup_failed rc=%d err=\"%s\"", rc, sqlite3_errmsg(d));
+	sqlite3_close(src);
+	sqlite3_close(d);
+	return ok ? 0 : SB_EDB;
+}
+
+int sb_store_integrity(struct sb_store *st)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(st->rdb, "PRAGMA integrity_check", -1, &s, NULL) != SQLITE_OK)
+		return SB_EDB;
+	int ok = sqlite3_step(s) == SQLITE_ROW &&
+		 !strcmp((const char *)sqlite3_column_text(s, 0), "ok");
+	sqlite3_finalize(s);
+	return ok ? 0 : SB_EDB;
+}
+
+/* ---- events ---- */
+
+int sb_tx_event(struct sb_tx *tx, int64_t tenant, const char *type, const char *data, size_t len)
+{
+	sqlite3_stmt *s =
+		TX_STMT(tx, "UPDATE tenants SET last_seq = last_seq + 1 WHERE id = ?1 "
+			    "RETURNING last_seq");
+	sqlite3_bind_int64(s, 1, tenant);
+	int rc = sqlite3_step(s);
+	if (rc != SQLITE_ROW)
+		return rc == SQLITE_DONE ? SB_ENOTFOUND : store__err(tx->db, rc, "event_seq");
+	int64_t seq = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+
+	size_t pre = tx->st->hooks.frame_pre;
+	struct sb_buf f;
+	sb_buf_init(&f, 0);
+	sb_buf_reserve(&f, pre + len + 64 + strlen(type));
+	f.len = pre; /* headroom for the socket layer */
+	sb_buf_printf(&f, "{\"type\":\"event\",\"seq\":%lld,\"event\":", (long long)seq);
+	sb_json_escz(&f, type);
+	sb_buf_adds(&f, ",\"data\":");
+	sb_buf_add(&f, data, len);
+	sb_buf_addc(&f, '}');
+
+	s = TX_STMT(tx, "INSERT INTO events(tenant_id, seq, type, frame, created_at) "
+			"VALUES (?1, ?2, ?3, ?4, ?5)");
+	sqlite3_bind_int64(s, 1, tenant);
+	sqlite3_bind_int64(s, 2, seq);
+	sqlite3_bind_text(s, 3, type, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, sb_buf_data(&f) + pre, (int)(f.len - pre), SQLITE_STATIC);
+	sqlite3_bind_int64(s, 5, tx->now);
+	rc = store__exec_done(s, tx->db, "event_insert");
+	sqlite3_clear_bindings(s);
+	if (rc) {
+		sb_buf_free(&f);
+		return rc;
+	}
+	if (!tx->job) { /* a synchronous job (CLI): nobody to fan out to */
+		sb_buf_free(&f);
+		return 0;
+	}
+	struct sb_event *ev = sb_calloc(1, sizeof *ev);
+	ev->tenant = tenant;
+	ev->seq = seq;
+	size_t flen;
+	ev->frame = sb_buf_steal(&f, &flen);
+	ev->len = flen - pre;
+	if (tx->job->events_tail)
+		tx->job->events_tail->next = ev;
+	else
+		tx->job->events = ev;
+	tx->job->events_tail = ev;
+	return 0;
+}
+
+int store__event_buf(struct sb_tx *tx, int64_t tenant, const char *type, struct sb_buf *json)
+{
+	return sb_tx_event(tx, tenant, type, sb_buf_data(json), json->len);
+}
+
+int64_t sb_tx_now(struct sb_tx *tx)
+{
+	return tx->now;
+}
+
+static void free_events(struct sb_event *ev)
+{
+	while (ev) {
+		struct sb_event *n = ev->next;
+		free(ev->frame);
+		free(ev);
+		ev = n;
+	}
+}
+
+/* ---- the writer ---- */
+
+static int exec(sqlite3 *db, const char *sql)
+{
+	int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	return rc;
+}
+
+static void run_batch(struct sb_store *st, struct sb_wjob *batch)
+{
+	struct sb_tx tx = { .st = st, .db = st->wdb, .cache = &st->wcache, .now = sb_wall_ms() };
+	int rc;
+	while ((rc = exec(st->wdb, "BEGIN IMMEDIATE")) == SQLITE_BUSY)
+		sqlite3_sleep(1);
+	bool began = rc == SQLITE_OK;
+	int njobs = 0;
+	for (struct sb_wjob *j = batch; j; j = j->next) {
+		njobs++;
+		if (!began) {
+			j->rc = store__err(st->wdb, rc, "begin");
+			continue;
+		}
+		tx.job = j;
+		exec(st->wdb, "SAVEPOINT job");
+		j->rc = j->run(&tx, j->arg);
+		if (j->rc) {
+			exec(st->wdb, "ROLLBACK TO job");
+			free_events(j->events);
+			j->events = j->events_tail = NULL;
+		}
+		exec(st->wdb, "RELEASE job");
+	}
+	if (began) {
+		rc = exec(st->wdb, "COMMIT");
+		if (rc != SQLITE_OK) {
+			int e = store__err(st->wdb, rc, "commit");
+			exec(st->wdb, "ROLLBACK");
+			for (struct sb_wjob *j = batch; j; j = j->next) {
+				if (!j->rc)
+					j->rc = e;
+				free_events(j->events);
+				j->events = j->events_tail = NULL;
+			}
+		}
+	}
+	if (st->hooks.on_commit) {
+		uint64_t now = sb_now_us();
+		for (struct sb_wjob *j = batch; j; j = j->next)
+			st->hooks.on_commit(st->hooks.ud, now - j->t_submit, njobs);
+	}
+}
+
+static void *writer_main(void *arg)
+{
+	struct sb_store *st = arg;
+	pthread_mutex_lock(&st->mu);
+	for (;;) {
+		while (!st->q_head && !st->stopping)
+			pthread_cond_wait(&st->cv, &st->mu);
+		if (!st->q_head && st->stopping)
+			break;
+		/* take up to BATCH_MAX jobs */
+		struct sb_wjob *batch = st->q_head, *last = batch;
+		int n = 1;
+		while (last->next && n < BATCH_MAX) {
+			last = last->next;
+			n++;
+		}
+		st->q_head = last->next;
+		if (!st->q_head)
+			st->q_tail = NULL;
+		last->next = NULL;
+		pthread_mutex_unlock(&st->mu);
+
+		run_batch(st, batch);
+
+		pthread_mutex_lock(&st->mu);
+		if (st->d_tail)
+			st->d_tail->next = batch;
+		else
+			st->d_head = batch;
+		st->d_tail = last;
+		pthread_mutex_unlock(&st->mu);
+		if (st->hooks.wake)
+			st->hooks.wake(st->hooks.ud);
+		pthread_mutex_lock(&st->mu);
+	}
+	pthread_mutex_unlock(&st->mu);
+	return NULL;
+}
+
+int sb_store_start(struct sb_store *st, const struct sb_store_hooks *hooks)
+{
+	st->hooks = *hooks;
+	st->stopping = false;
+	if (pthread_create(&st->thread, NULL, writer_main, st)) {
+		sb_log(SB_LOG_ERR, "msg=writer_thread_failed");
+		return SB_ENOMEM;
+	}
+	st->started = true;
+	return 0;
+}
+
+void sb_store_submit(struct sb_store *st, struct sb_wjob *job)
+{
+	SB_ASSERT(st->started);
+	job->next = NULL;
+	job->rc = 0;
+	job->events = job->events_tail = NULL;
+	job->t_submit = sb_now_us();
+	pthread_mutex_lock(&st->mu);
+	if (st->q_tail)
+		st->q_tail->next = job;
+	else
+		st->q_head = job;
+	st->q_tail = job;
+	st->depth++;
+	pthread_cond_signal(&st->cv);
+	pthread_mutex_unlock(&st->mu);
+}
+
+size_t sb_store_queue_depth(struct sb_store *st)
+{
+	pthread_mutex_lock(&st->mu);
+	size_t d = st->depth;
+	pthread_mutex_unlock(&st->mu);
+	return d;
+}
+
+void sb_store_drain(struct sb_store *st)
+{
+	pthread_mutex_lock(&st->mu);
+	struct sb_wjob *j = st->d_head;
+	st->d_head = st->d_tail = NULL;
+	pthread_mutex_unlock(&st->mu);
+	while (j) {
+		struct sb_wjob *next = j->next;
+		pthread_mutex_lock(&st->mu);
+		st->depth--;
+		pthread_mutex_unlock(&st->mu);
+		for (struct sb_event *ev = j->events; ev; ev = ev->next)
+			if (st->hooks.on_event)
+				st->hooks.on_event(st->hooks.ud, ev);
+		free_events(j->events);
+		j->events = j->events_tail = NULL;
+		/* done may free the job: read nothing of it afterwards */
+		j->done(j->arg, j->rc);
+		j = next;
+	}
+}
+
+void sb_store_stop(struct sb_store *st)
+{
+	if (!st->started)
+		return;
+	pthread_mutex_lock(&st->mu);
+	st->stopping = true;
+	pthread_cond_signal(&st->cv);
+	pthread_mutex_unlock(&st->mu);
+	pthread_join(st->thread, NULL);
+	st->started = false;
+	sb_store_drain(st);
+}
+
+int sb_store_run_sync(struct sb_store *st, sb_store_run_fn run, void *arg)
+{
+	SB_ASSERT(!st->started);
+	struct sb_tx tx = { .st = st, .db = st->wdb, .cache = &st->wcache, .now = sb_wall_ms() };
+	int rc = exec(st->wdb, "BEGIN IMMEDIATE");
+	if (rc != SQLITE_OK)
+		return store__err(st->wdb, rc, "begin");
+	rc = run(&tx, arg);
+	if (rc) {
+		exec(st->wdb, "ROLLBACK");
+		return rc;
+	}
+	rc = exec(st->wdb, "COMMIT");
+	if (rc != SQLITE_OK) {
+		int e = store__err(st->wdb, rc, "commit");
+		exec(st->wdb, "ROLLBACK");
+		return e;
+	}
+	return 0;
+}
+
+/* ---- the event log, read side ---- */
+
+int64_t sb_store_tenant_seq(struct sb_store *st, int64_t tenant)
+{
+	sqlite3_stmt *s = RD_STMT(st, "SELECT last_seq FROM tenants WHERE id = ?1");
+	sqlite3_bind_int64(s, 1, tenant);
+	int64_t v = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	sqlite3_reset(s);
+	return v;
+}
+
+int sb_store_events_since(struct sb_store *st, int64_t tenant, int64_t after, int limit,
+			  void (*fn)(void *ud, int64_t seq, const char *frame, size_t len),
+			  void *ud)
+{
+	sqlite3_stmt *s = RD_STMT(st, "SELECT seq, frame FROM events WHERE tenant_id = ?1 "
+				      "AND seq > ?2 ORDER BY seq LIMIT ?3");
+	sqlite3_bind_int64(s, 1, tenant);
+	sqlite3_bind_int64(s, 2, after);
+	sqlite3_bind_int(s, 3, limit);
+	int n = 0, rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		fn(ud, sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1),
+		   (size_t)sqlite3_column_bytes(s, 1));
+		n++;
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return store__err(st->rdb, rc, "events_since");
+	return n;
+}

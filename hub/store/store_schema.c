@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: MIT
+ * store_schema.c: numbered migrations, applied in order at start (and by `hubd migrate`),
+ * each in its own transaction. A migration is never edited once released: add a new one.
+ */
+#include "store_internal.h"
+
+#include <stdio.h>
+
+static const char *const migrations[] = {
+	/* 1: tenants, agents, auth, contacts, conversations, messages, canned, events */
+	"CREATE TABLE tenants ("
+	" id INTEGER PRIMARY KEY,"
+	" name TEXT NOT NULL,"
+	" last_seq INTEGER NOT NULL DEFAULT 0,"
+	" settings TEXT NOT NULL DEFAULT '{}',"
+	" created_at INTEGER NOT NULL);"
+	"CREATE TABLE agents ("
+	" id INTEGER PRIMARY KEY,"
+	" tenant_id INTEGER NOT NULL REFERENCES tenants(id),"
+	" email TEXT NOT NULL COLLATE NOCASE UNIQUE,"
+	" name TEXT NOT NULL DEFAULT '',"
+	" role INTEGER NOT NULL CHECK (role IN (1,2,3)),"
+	" pw_hash TEXT,"
+	" invite_hash BLOB UNIQUE,"
+	" active INTEGER NOT NULL DEFAULT 1,"
+	" created_at INTEGER NOT NULL);"
+	"CREATE INDEX agents_tenant ON agents(tenant_id, id);"
+	"CREATE TABLE sessions ("
+	" id_hash BLOB PRIMARY KEY,"
+	" tenant_id INTEGER NOT NULL REFERENCES tenants(id),"
+	" agent_id INTEGER NOT NULL REFERENCES agents(id),"
+	" csrf TEXT NOT NULL,"
+	" created_at INTEGER NOT NULL,"
+	" expires_at INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE INDEX sessions_agent ON sessions(tenant_id, agent_id);"
+	"CREATE TABLE api_keys ("
+	" id INTEGER PRIMARY KEY,"
+	" tenant_id INTEGER NOT NULL REFERENCES tenants(id),"
+	" key_hash BLOB NOT NULL UNIQUE,"
+	" prefix TEXT NOT NULL,"
+	" created_at INTEGER NOT NULL,"
+	" revoked_at INTEGER);"
+	"CREATE TABLE contacts ("
+	" id INTEGER PRIMARY KEY,"
+	" tenant_id INTEGER NOT NULL REFERENCES tenants(id),"
+	" name TEXT NOT NULL DEFAULT '',"
+	" phone TEXT NOT NULL DEFAULT '',"
+	" email TEXT NOT NULL DEFAULT '',"
+	" notes TEXT NOT NULL DEFAULT '',"
+	" created_at INTEGER NOT NULL,"
+	" updated_at INTEGER NOT NULL);"
+	"CREATE INDEX contacts_tenant ON contacts(tenant_id, id);"
+	"CREATE TABLE contact_identities ("
+	" id INTEGER PRIMARY KEY,"
+	" tenant_id INTEGER NOT NULL REFERENCES tenants(id),"
+	" contact_id INTEGER NOT NULL REFERENCES contacts(id),"
+	" kind TEXT NOT NULL,"
+	" address TEXT NOT NULL,"
+	" UNIQUE (tenant_id, kind, address));"
+	"CREATE INDEX identities_contact ON contact_identities(tenant_id, contact_id);"
+	"CREATE TABLE conversations ("
+	" id INTEGER PRIMARY KEY,"
+	" tenant_id INTEGER NOT NULL REFERENCES tenants(id),"
+	" contact_id INTEGER NOT NULL REFERENCES contacts(id),"
+	" channel_id INTEGER,"
+	" status INTEGER NOT NULL DEFAULT 0 CHECK (status BETWEEN 0 AND 3),"
+	" snoozed_until INTEGER,"
+	" assignee_id INTEGER REFERENCES agents(id),"
+	" last_activity_at INTEGER NOT NULL,"
+	" last_message_id INTEGER,"
+	" created_at INTEGER NOT NULL);"
+	"CREATE INDEX conv_activity ON conversations(tenant_id, last_activity_at DESC, id DESC);"
+	"CREATE INDEX conv_contact ON conversations(tenant_id, contact_id);"
+	"CREATE INDEX conv_snooze ON conversations(snoozed_until) WHERE status = 2;"
+	"CREATE TABLE conversation_reads ("
+	" tenant_id INTEGER NOT NULL REFERENCES tenants(id),"
+	" conversation_id INTEGER NOT NULL REFERENCES conversations(id),"
+	" agent_id INTEGER NOT NULL REFERENCES agents(id),"
+	" last_read_id INTEGER NOT NULL,"
+	" PRIMARY KEY (conversation_id, agent_id)) WITHOUT ROWID;"
+	"CREATE TABLE messages ("
+	" id INTEGER PRIMARY KEY,"
+	" tenant_id INTEGER NOT NULL REFERENCES tenants(id),"
+	" conversation_id INTEGER NOT NULL REFERENCES conversations(id),"
+	" kind INTEGER NOT NULL DEFAULT 0,"          /* 0 message, 1 note */
+	" direction INTEGER NOT NULL DEFAULT 0,"     /* 0 in, 1 out */
+	" body TEXT NOT NULL DEFAULT '',"
+	" media TEXT,"
+	" status TEXT,"
+	" status_code TEXT,"
+	" status_reason TEXT,"
+	" channel_id INTEGER,"
+	" provider_id TEXT,"
+	" client_id TEXT,"
+	" author_agent_id INTEGER,"
+	" segments INTEGER,"
+	" created_at INTEGER NOT NULL,"
+	" updated_at INTEGER NOT NULL);"
+	"CREATE INDEX messages_conv ON messages(tenant_id, conversation_id, id);"
+	"CREATE UNIQUE INDEX messages_client ON messages(tenant_id, client_id)"
+	" WHERE client_id IS NOT NULL;"
+	"CREATE TABLE canned_responses ("
+	" id INTEGER PRIMARY KEY,"
+	" tenant_id INTEGER NOT NULL REFERENCES tenants(id),"
+	" shortcut TEXT NOT NULL,"
+	" title TEXT NOT NULL DEFAULT '',"
+	" body TEXT NOT NULL,"
+	" created_at INTEGER NOT NULL,"
+	" UNIQUE (tenant_id, shortcut));"
+	"CREATE TABLE events ("
+	" tenant_id INTEGER NOT NULL REFERENCES tenants(id),"
+	" seq INTEGER NOT NULL,"
+	" type TEXT NOT NULL,"
+	" frame TEXT NOT NULL,"
+	" created_at INTEGER NOT NULL,"
+	" PRIMARY KEY (tenant_id, seq)) WITHOUT ROWID;",
+};
+
+int store__migrate(sqlite3 *db)
+{
+	char *err = NULL;
+	if (sqlite3_exec(db, "CREATE TABLE IF NOT EXISTS schema_migrations ("
+			     " version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+			 NULL, NULL, &err) != SQLITE_OK) {
+		sb_log(SB_LOG_ERR, "msg=migrate_failed err=\"%s\"", err);
+		sqlite3_free(err);
+		return SB_EDB;
+	}
+	int have = 0;
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(db, "SELECT coalesce(max(version),0) FROM schema_migrations", -1, &s,
+			       NULL) != SQLITE_OK)
+		return SB_EDB;
+	if (sqlite3_step(s) == SQLITE_ROW)
+		have = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+
+	int n = (int)(sizeof migrations / sizeof migrations[0]);
+	if (have > n) {
+		sb_log(SB_LOG_ERR, "msg=schema_newer_than_binary have=%d know=%d", have, n);
+		return SB_EDB;
+	}
+	for (int v = have + 1; v <= n; v++) {
+		char sql[128];
+		snprintf(sql, sizeof sql,
+			 "INSERT INTO schema_migrations(version, applied_at) VALUES (%d, %lld)", v,
+			 (long long)sb_wall_ms());
+		if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &err) != SQLITE_OK ||
+		    sqlite3_exec(db, migrations[v - 1], NULL, NULL, &err) != SQLITE_OK ||
+		    sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK ||
+		    sqlite3_exec(db, "COMMIT", NULL, NULL, &err) != SQLITE_OK) {
+			sb_log(SB_LOG_ERR, "msg=migrate_failed version=%d err=\"%s\"", v,
+			       err ? err : "?");
+			sqlite3_free(err);
+			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+			return SB_EDB;
+		}
+		sb_log(SB_LOG_INFO, "msg=migrated version=%d", v);
+	}
+	return 0;
+}
