@@ -12,7 +12,7 @@
 
 import http from 'node:http';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { formDecode, formEncode, twilioSignature, smsSegments } from '../lib/twilio.mjs';
+import { formDecode, formEncode, formUnescape, twilioSignature, smsSegments } from '../lib/twilio.mjs';
 
 const API = '2010-04-01';
 const DEFAULT_ACCOUNT = 'AC' + 'f'.repeat(32);
@@ -85,14 +85,8 @@ const HELP = new Set(['HELP', 'INFO']);
 const RANK = { accepted: 0, scheduled: 0, queued: 1, sending: 2, sent: 3, delivered: 4, undelivered: 4, failed: 4, read: 5 };
 
 /* ---------------------------------------------------------------------------------------------
- * Cheap ids and dates for the hot path: a random per-process prefix plus a counter keeps sids
- * unique across restarts without a crypto call per request; the RFC 2822 date is cached per second.
+ * Ids and dates. The RFC 2822 date is cached per second.
  */
-const sidPrefix = randomBytes(10).toString('hex');
-let sidCounter = 0;
-function newSid(kind) {
-	return kind + sidPrefix + (++sidCounter).toString(16).padStart(12, '0');
-}
 function randomSid(kind) {
 	return kind + randomBytes(16).toString('hex');
 }
@@ -127,7 +121,7 @@ function freshState() {
 	state = {
 		gen: (state?.gen ?? 0) + 1, // pending callbacks of an older generation are dropped
 		messages: [],
-		bySid: new Map(),
+		firstN: 0, // counter of messages[0]; sids map to indexes
 		requests: 0,
 		created: 0,
 		lookups: 0,
@@ -148,9 +142,11 @@ freshState();
 /* ---------------------------------------------------------------------------------------------
  * Small HTTP helpers
  */
-function send(res, status, body, headers = {}) {
+function send(res, status, body, headers) {
 	const text = typeof body === 'string' ? body : JSON.stringify(body);
-	res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), ...headers });
+	const h = { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text) };
+	if (headers) Object.assign(h, headers);
+	res.writeHead(status, h);
 	res.end(text);
 }
 
@@ -225,113 +221,166 @@ function scheduleFor(cb, initial) {
 	return statuses.map((s, i) => ({ status: s, at: times[i] }));
 }
 
-// Status now: the highest-ranked scheduled status whose time has passed (callbacks or not, as
-// Twilio's own record moves on even when no callback URL is set).
-function refresh(m, now = Date.now()) {
-	for (const step of m.schedule) {
-		if (m.created_ms + step.at > now) continue;
-		if (RANK[step.status] > RANK[m.status]) setStatus(m, step.status, m.created_ms + step.at);
+// A created message. Kept compact because a benchmark creates millions: the form body is kept
+// raw and decoded only when a test looks at the message; times are ms since the fake started
+// (small integers, no boxed doubles); the sid is derived from a per-process counter.
+const T0 = Date.now();
+// The sender a Messaging Service "chooses" for a message created with only MessagingServiceSid.
+const POOL_SENDER = '+15005550006';
+const NO_MEDIA = Object.freeze([]);
+
+class Msg {
+	constructor(n, kind, accountSid, raw, initial, segs, cbErr, schedule, now) {
+		this.n = n;
+		this.kind = kind;
+		this.account_sid = accountSid;
+		this.raw = raw;
+		this.status = initial;
+		this.segs = segs;
+		this.error_code = null;
+		this.callback_error_code = cbErr;
+		this.created = now;
+		this.updated = now;
+		this.sent = -1;
+		this.pooled = false;
+		this.schedule = schedule;
+		this.f = null; // decoded form fields, on first use
 	}
+
+	get sid() {
+		return sidOf(this.kind, this.n);
+	}
+	get fields() {
+		return (this.f ??= decodeCreate(this.raw));
+	}
+	get to() { return this.fields.to; }
+	get body() { return this.fields.body ?? ''; }
+	get media() { return this.fields.media; }
+	get messaging_service_sid() { return this.fields.mg ?? null; }
+	get status_callback() { return this.fields.cb ?? null; }
+	get from() { return this.fields.from ?? (this.pooled ? POOL_SENDER : null); }
+	get created_ms() { return T0 + this.created; }
+	get num_segments() { return String(this.segs); }
 }
 
-function setStatus(m, status, atMs) {
-	if (RANK[status] <= RANK[m.status]) return;
-	m.status = status;
-	m.updated_ms = atMs;
-	if (m.from == null) m.from = m.pool_sender;
-	if (status === 'sent' || status === 'delivered' || status === 'undelivered') m.sent_ms ??= atMs;
-	if ((status === 'undelivered' || status === 'failed') && m.callback_error_code != null) m.error_code = m.callback_error_code;
-	if (m.num_segments === '0') m.num_segments = String(smsSegments(m.body));
+let sidCounter = 0;
+const sidPrefix = randomBytes(10).toString('hex');
+function sidOf(kind, n) {
+	return kind + sidPrefix + n.toString(16).padStart(12, '0');
+}
+function findMessage(sid) {
+	if (typeof sid !== 'string' || sid.length !== 34 || sid.slice(2, 22) !== sidPrefix) return null;
+	const n = parseInt(sid.slice(22), 16);
+	const m = state.messages[n - state.firstN];
+	return m && m.n === n && m.kind === sid.slice(0, 2) ? m : null;
 }
 
-function messageJson(m) {
-	const base = `/${API}/Accounts/${m.account_sid}/Messages/${m.sid}`;
-	return {
-		account_sid: m.account_sid,
-		api_version: API,
-		body: m.body,
-		date_created: rfc2822(m.created_ms),
-		date_sent: m.sent_ms == null ? null : rfc2822(m.sent_ms),
-		date_updated: rfc2822(m.updated_ms),
-		direction: 'outbound-api',
-		error_code: m.error_code,
-		error_message: null,
-		from: m.from,
-		messaging_service_sid: m.messaging_service_sid,
-		num_media: String(m.media.length),
-		num_segments: m.num_segments,
-		price: null,
-		price_unit: null,
-		sid: m.sid,
-		status: m.status,
-		subresource_uris: { media: `${base}/Media.json` },
-		to: m.to,
-		uri: `${base}.json`,
-	};
-}
-
-// Validate a create request's params; returns {error} or {message}.
-function createMessage(accountSid, pairs) {
-	let to, from, body, mg, cb, contentSid;
-	const media = [];
-	for (const [k, v] of pairs) {
+// Decode a create request's form body into the fields the fake looks at. Throws on a
+// malformed percent escape.
+function decodeCreate(raw) {
+	const f = { to: undefined, from: undefined, body: undefined, mg: undefined, cb: undefined, contentSid: undefined, media: NO_MEDIA };
+	let start = 0;
+	while (start < raw.length) {
+		let end = raw.indexOf('&', start);
+		if (end < 0) end = raw.length;
+		const eq = raw.indexOf('=', start);
+		const kEnd = eq < 0 || eq > end ? end : eq;
+		const k = formUnescape(raw.slice(start, kEnd));
+		const v = kEnd < end ? formUnescape(raw.slice(kEnd + 1, end)) : '';
+		start = end + 1;
 		switch (k) {
-		case 'To': to = v; break;
-		case 'From': from = v; break;
-		case 'Body': body = v; break;
-		case 'MessagingServiceSid': mg = v; break;
-		case 'StatusCallback': cb = v; break;
-		case 'MediaUrl': media.push(v); break;
-		case 'ContentSid': contentSid = v; break;
+		case 'To': f.to = v; break;
+		case 'From': f.from = v; break;
+		case 'Body': f.body = v; break;
+		case 'MessagingServiceSid': f.mg = v; break;
+		case 'StatusCallback': f.cb = v; break;
+		case 'MediaUrl': if (f.media === NO_MEDIA) f.media = []; f.media.push(v); break;
+		case 'ContentSid': f.contentSid = v; break;
 		}
 	}
+	return f;
+}
+
+// Status now: the highest-ranked scheduled status whose time has passed (callbacks or not, as
+// Twilio's own record moves on even when no callback URL is set).
+function refresh(m) {
+	const now = Date.now() - T0;
+	for (const step of m.schedule) {
+		if (m.created + step.at > now) continue;
+		if (RANK[step.status] > RANK[m.status]) setStatus(m, step.status, m.created + step.at);
+	}
+}
+
+// Move a message forward (never back) to status at t (ms since T0).
+function setStatus(m, status, t) {
+	if (RANK[status] <= RANK[m.status]) return;
+	m.status = status;
+	m.updated = t;
+	m.pooled = true;
+	if ((status === 'sent' || status === 'delivered' || status === 'undelivered') && m.sent < 0) m.sent = t;
+	if ((status === 'undelivered' || status === 'failed') && m.callback_error_code != null) m.error_code = m.callback_error_code;
+	if (m.segs === 0) m.segs = smsSegments(m.body);
+}
+
+// The 201/200 JSON body for a message, built as text: same keys and order as Twilio's fixture,
+// cheaper than JSON.stringify of a fresh object on the 20,000 creates/s path.
+const q = JSON.stringify;
+function messageText(m, f = m.fields) {
+	const sid = m.sid;
+	const from = f.from ?? (m.pooled ? POOL_SENDER : null);
+	const base = `/${API}/Accounts/${m.account_sid}/Messages/${sid}`;
+	return `{"account_sid":"${m.account_sid}","api_version":"${API}","body":${q(f.body ?? '')},` +
+		`"date_created":"${rfc2822(T0 + m.created)}","date_sent":${m.sent < 0 ? 'null' : `"${rfc2822(T0 + m.sent)}"`},` +
+		`"date_updated":"${rfc2822(T0 + m.updated)}","direction":"outbound-api","error_code":${m.error_code ?? 'null'},` +
+		`"error_message":null,"from":${q(from)},"messaging_service_sid":${q(f.mg ?? null)},` +
+		`"num_media":"${f.media.length}","num_segments":"${m.segs}","price":null,"price_unit":null,` +
+		`"sid":"${sid}","status":"${m.status}","subresource_uris":{"media":${q(base + '/Media.json')}},` +
+		`"to":${q(f.to)},"uri":${q(base + '.json')}}`;
+}
+
+const scheduleCache = new WeakMap(); // callback config -> { queued: schedule, accepted: schedule }
+function scheduleCached(cfg, initial) {
+	let c = scheduleCache.get(cfg);
+	if (!c) scheduleCache.set(cfg, (c = { queued: scheduleFor(cfg, 'queued'), accepted: scheduleFor(cfg, 'accepted') }));
+	return c[initial];
+}
+
+// Validate a create request's form body; returns {error, ctx} or {message}. Throws on a
+// malformed percent escape. accountSid must be the canonical (interned) string.
+function createMessage(accountSid, raw) {
+	const f = decodeCreate(raw);
+	const { to, from, mg, media } = f;
 	const ctx = { to, from };
 	if (!to) return { error: 21604, ctx };
 	if (!/^([a-z]+:)?\+?[0-9]{3,15}$/.test(to)) return { error: 21211, ctx };
 	if (!from && !mg) return { error: 21603, ctx };
-	if (!body && !media.length && !contentSid) return { error: 21602, ctx };
-	body ??= '';
+	if (!f.body && !media.length && !f.contentSid) return { error: 21602, ctx };
+	const body = f.body ?? '';
 	if (body.length > 1600 && [...body].length > 1600) return { error: 21617, ctx };
 	if (from && MAGIC_FROM[from]) return { error: MAGIC_FROM[from], ctx };
 	if (MAGIC_TO[to]) return { error: MAGIC_TO[to], ctx };
 	if (state.optouts.size && ((from && state.optouts.has(from + '|' + to)) || (mg && state.optouts.has(mg + '|' + to))))
 		return { error: 21610, ctx };
 
-	const now = Date.now();
 	const initial = !from && mg ? 'accepted' : 'queued';
 	const cbcfg = state.callbacks;
-	const m = {
-		sid: newSid(media.length ? 'MM' : 'SM'),
-		account_sid: accountSid,
-		to,
-		from: from ?? null,
-		pool_sender: from ?? '+15005550006',
-		body,
-		media,
-		messaging_service_sid: mg ?? null,
-		status_callback: cb ?? null,
-		status: initial,
-		num_segments: initial === 'accepted' ? '0' : String(smsSegments(body)),
-		error_code: null,
-		callback_error_code: cbcfg.error_code,
-		created_ms: now,
-		updated_ms: now,
-		sent_ms: null,
-		schedule: scheduleFor(cbcfg, initial),
-		params: pairs,
-	};
+	const m = new Msg(++sidCounter, media.length ? 'MM' : 'SM', accountSid, raw, initial,
+		initial === 'accepted' ? 0 : smsSegments(body), cbcfg.error_code, scheduleCached(cbcfg, initial), Date.now() - T0);
+	if (state.messages.length === 0) state.firstN = m.n;
 	state.messages.push(m);
-	state.bySid.set(m.sid, m);
 	state.created++;
-	if (cb && cbcfg.mode !== 'none') scheduleCallbacks(m, cbcfg);
-	return { message: m };
+	if (f.cb && cbcfg.mode !== 'none') {
+		m.f = f;
+		scheduleCallbacks(m, cbcfg);
+	}
+	return { message: m, fields: f };
 }
 
 /* ---------------------------------------------------------------------------------------------
  * Status callbacks (§1.3): signed form POSTs, same idempotency token on every retry of a delivery
  */
 function callbackParams(m, status) {
-	const p = [['MessageStatus', status], ['ApiVersion', API], ['SmsSid', m.sid], ['SmsStatus', status], ['To', m.to], ['From', m.from ?? m.pool_sender]];
+	const p = [['MessageStatus', status], ['ApiVersion', API], ['SmsSid', m.sid], ['SmsStatus', status], ['To', m.to], ['From', m.from ?? POOL_SENDER]];
 	if (m.messaging_service_sid) p.push(['MessagingServiceSid', m.messaging_service_sid]);
 	p.push(['MessageSid', m.sid], ['AccountSid', m.account_sid]);
 	if ((status === 'undelivered' || status === 'failed') && m.callback_error_code != null) p.push(['ErrorCode', String(m.callback_error_code)]);
@@ -365,7 +414,7 @@ function scheduleCallbacks(m, cfg) {
 	for (const step of m.schedule) {
 		setTimeout(async () => {
 			if (gen !== state.gen) return;
-			setStatus(m, step.status, Date.now());
+			setStatus(m, step.status, Date.now() - T0);
 			const token = `${m.account_sid.slice(2, 10)}-${randomUUID()}`;
 			await deliverCallback(m, step.status, cfg, gen, token);
 			if (cfg.mode === 'duplicate')
@@ -435,12 +484,12 @@ async function sendInbound(o) {
 
 // Send one status callback for an existing message now (tests of monotonic status handling).
 async function sendStatusNow(o) {
-	const m = state.bySid.get(o.sid);
+	const m = findMessage(o.sid);
 	if (!m) throw Object.assign(new Error(`no message ${o.sid}`), { status: 404 });
 	const url = o.url ?? m.status_callback;
 	if (!url) throw Object.assign(new Error('message has no StatusCallback and no url was given'), { status: 400 });
 	if (o.error_code != null) m.callback_error_code = Number(o.error_code);
-	setStatus(m, o.status, Date.now());
+	setStatus(m, o.status, Date.now() - T0);
 	const params = callbackParams(m, o.status);
 	const bodyText = formEncode(params);
 	const sig = twilioSignature(accounts.get(m.account_sid) ?? '', url, params);
@@ -473,34 +522,31 @@ function respondEnvelope(res, code, ctx, extraHeaders) {
 	send(res, e.status, e.body, extraHeaders);
 }
 
-function created(res, m) {
-	send(res, 201, JSON.stringify(messageJson(m)));
-}
-
 // Run a scripted step on an authenticated create request whose body has been read.
 function runStep(step, req, res, accountSid, rawBody) {
 	const a = step.action;
 	const socket = req.socket;
+	let fields = null; // the decoded form of the message parse() created
 	const parse = () => {
-		let pairs;
+		let r;
 		try {
-			pairs = formDecode(rawBody.toString('utf8'));
+			r = createMessage(accountSid, rawBody.toString('utf8'));
 		} catch {
 			send(res, 400, { code: 20001, message: 'Invalid form body', more_info: 'https://www.twilio.com/docs/errors/20001', status: 400 });
 			return null;
 		}
-		const r = createMessage(accountSid, pairs);
 		if (r.error) {
 			respondEnvelope(res, r.error, r.ctx);
 			return null;
 		}
+		fields = r.fields;
 		return r.message;
 	};
 	switch (a) {
 	case '201':
 	case 'normal': {
 		const m = parse();
-		if (m) created(res, m);
+		if (m) send(res, 201, messageText(m, fields));
 		return;
 	}
 	case '429': {
@@ -539,7 +585,7 @@ function runStep(step, req, res, accountSid, rawBody) {
 	case 'close_after_headers': {
 		const m = parse();
 		if (!m) return;
-		const text = JSON.stringify(messageJson(m));
+		const text = messageText(m, fields);
 		res.writeHead(201, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
 		res.flushHeaders();
 		setImmediate(() => socket.destroy());
@@ -548,7 +594,7 @@ function runStep(step, req, res, accountSid, rawBody) {
 	case 'truncated': {
 		const m = parse();
 		if (!m) return;
-		const buf = Buffer.from(JSON.stringify(messageJson(m)));
+		const buf = Buffer.from(messageText(m, fields));
 		res.writeHead(201, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': buf.length });
 		res.write(buf.subarray(0, buf.length >> 1), () => socket.destroy());
 		return;
@@ -556,7 +602,7 @@ function runStep(step, req, res, accountSid, rawBody) {
 	case 'slow': {
 		const m = parse();
 		if (!m) return;
-		const buf = Buffer.from(JSON.stringify(messageJson(m)));
+		const buf = Buffer.from(messageText(m, fields));
 		const rate = Math.max(1, Number(step.bytes_per_sec ?? 1));
 		const tickMs = rate >= 10 ? 100 : Math.ceil(1000 / rate);
 		const per = Math.max(1, Math.floor((rate * tickMs) / 1000));
@@ -591,28 +637,31 @@ function runStep(step, req, res, accountSid, rawBody) {
 const CREATE_RE = /^\/2010-04-01\/Accounts\/([^/]+)\/Messages\.json(\?.*)?$/;
 const LOOKUP_RE = /^\/2010-04-01\/Accounts\/([^/]+)\/Messages\/([^/?]+)\.json(\?.*)?$/;
 
-function authOk(req, accountSid) {
+// HTTP Basic check against the account in the path; returns the account's canonical sid string
+// (shared by every message of the account) or null.
+function authAccount(req, pathSid) {
 	const h = req.headers.authorization;
-	if (!h) return false;
+	if (!h) return null;
 	const sid = authHeaders.get(h);
-	if (sid !== undefined) return sid === accountSid;
+	if (sid !== undefined) return sid === pathSid ? sid : null;
 	const m = /^Basic\s+(.+)$/i.exec(h);
-	if (!m) return false;
+	if (!m) return null;
 	const dec = Buffer.from(m[1], 'base64').toString('utf8');
 	const i = dec.indexOf(':');
-	return i > 0 && dec.slice(0, i) === accountSid && accounts.get(accountSid) === dec.slice(i + 1);
+	if (i <= 0 || dec.slice(0, i) !== pathSid || accounts.get(pathSid) !== dec.slice(i + 1)) return null;
+	return authHeaders.get('Basic ' + Buffer.from(`${pathSid}:${accounts.get(pathSid)}`).toString('base64')) ?? pathSid;
 }
 
 const AUTH_HEADERS = { 'WWW-Authenticate': 'Basic realm="Twilio API"' };
 
-async function handleCreate(req, res, accountSid) {
+async function handleCreate(req, res, pathSid) {
 	state.requests++;
 	state.inFlight++;
 	if (state.inFlight > state.maxConcurrent) state.maxConcurrent = state.inFlight;
 	res.once('close', () => {
 		state.inFlight--;
 	});
-	const step = normStep(nextStep());
+	const step = nextStep();
 	let raw;
 	try {
 		raw = await readBody(req);
@@ -620,8 +669,9 @@ async function handleCreate(req, res, accountSid) {
 		if (e.tooBig && !res.headersSent) send(res, 413, { code: 20001, message: 'Request too large', more_info: '', status: 413 });
 		return;
 	}
-	if (opts.verbose) process.stderr.write(`fake_twilio: create ${accountSid} step=${step.action} ${raw.length}B\n`);
-	if (!authOk(req, accountSid)) {
+	if (opts.verbose) process.stderr.write(`fake_twilio: create ${pathSid} step=${step.action} ${raw.length}B\n`);
+	const accountSid = authAccount(req, pathSid);
+	if (!accountSid) {
 		respondEnvelope(res, 20003, {}, AUTH_HEADERS);
 		return;
 	}
@@ -632,15 +682,15 @@ async function handleCreate(req, res, accountSid) {
 function handleLookup(req, res, accountSid, sid) {
 	state.lookups++;
 	req.resume();
-	if (!authOk(req, accountSid)) return respondEnvelope(res, 20003, {}, AUTH_HEADERS);
-	const m = state.bySid.get(sid);
+	if (!authAccount(req, accountSid)) return respondEnvelope(res, 20003, {}, AUTH_HEADERS);
+	const m = findMessage(sid);
 	if (!m || m.account_sid !== accountSid) {
 		const e = errorEnvelope(20404);
 		e.body.message = `The requested resource /${API}/Accounts/${accountSid}/Messages/${sid}.json was not found`;
 		return send(res, 404, e.body);
 	}
 	refresh(m);
-	send(res, 200, messageJson(m));
+	send(res, 200, messageText(m));
 }
 
 function publicMessage(m) {
@@ -649,7 +699,7 @@ function publicMessage(m) {
 		sid: m.sid, account_sid: m.account_sid, to: m.to, from: m.from, body: m.body, media: m.media,
 		messaging_service_sid: m.messaging_service_sid, status_callback: m.status_callback, status: m.status,
 		error_code: m.error_code, num_segments: m.num_segments, created_at: new Date(m.created_ms).toISOString(),
-		params: m.params,
+		params: formDecode(m.raw),
 	};
 }
 
@@ -668,7 +718,7 @@ async function handleControl(req, res, path, query) {
 			return send(res, 200, list.map(publicMessage));
 		}
 		if (M === 'GET' && path.startsWith('/_fake/messages/')) {
-			const m = state.bySid.get(path.slice('/_fake/messages/'.length));
+			const m = findMessage(path.slice('/_fake/messages/'.length));
 			return m ? send(res, 200, publicMessage(m)) : send(res, 404, { error: 'no such message' });
 		}
 		if (M === 'GET' && path === '/_fake/requests')

@@ -66,6 +66,12 @@ export function formEncode(pairs) {
 	return toPairs(pairs).map(([k, v]) => formEscape(k) + '=' + formEscape(v)).join('&');
 }
 
+// One form-encoded name or value to text ('+' is a space). Throws on a malformed escape.
+export function formUnescape(s) {
+	if (s.indexOf('%') < 0 && s.indexOf('+') < 0) return s;
+	return decodeURIComponent(s.replace(/\+/g, ' '));
+}
+
 // application/x-www-form-urlencoded body to [[name, value], ...] in wire order. Throws on a
 // malformed percent escape.
 export function formDecode(body) {
@@ -76,7 +82,7 @@ export function formDecode(body) {
 		const eq = part.indexOf('=');
 		const k = eq < 0 ? part : part.slice(0, eq);
 		const v = eq < 0 ? '' : part.slice(eq + 1);
-		out.push([decodeURIComponent(k.replace(/\+/g, ' ')), decodeURIComponent(v.replace(/\+/g, ' '))]);
+		out.push([formUnescape(k), formUnescape(v)]);
 	}
 	return out;
 }
@@ -104,11 +110,29 @@ export function smsEncoding(body) {
 	return 'GSM-7';
 }
 
+// Septets per ASCII code under GSM-7: 1 basic, 2 extension, 0 not representable.
+const ASCII_SEPTETS = new Uint8Array(128);
+for (let c = 0; c < 128; c++) {
+	const ch = String.fromCharCode(c);
+	ASCII_SEPTETS[c] = GSM_BASIC.has(ch) ? 1 : GSM_EXT.has(ch) ? 2 : 0;
+}
+
 // Number of SMS segments Twilio bills for a body: 160 septets / 70 UTF-16 units in one part,
 // 153 / 67 per part when split, never splitting an ESC pair or a surrogate pair.
 // An empty body counts as 1 (as Twilio reports for MMS).
 export function smsSegments(body) {
 	const s = String(body ?? '');
+	// Fast path: short GSM-7 text in plain ASCII (the common case on the fake's hot path).
+	let septets = 0;
+	let i = 0;
+	for (; i < s.length; i++) {
+		const c = s.charCodeAt(i);
+		const n = c < 128 ? ASCII_SEPTETS[c] : 0;
+		if (n === 0) break;
+		septets += n;
+	}
+	if (i === s.length && septets <= 160) return 1;
+
 	const gsm = smsEncoding(s) === 'GSM-7';
 	const units = [];
 	for (const ch of s) units.push(gsm ? (GSM_EXT.has(ch) ? 2 : 1) : ch.length);
