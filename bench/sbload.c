@@ -302,7 +302,7 @@ int main(int argc, char **argv)
 	struct bench_hist last;
 	pid_t pids[SBLOAD_MAX_PROCS + 1];
 	int nworkers, nslots, i, all_done;
-	uint64_t t_start, t_ready, t_go, t_stop, ready, open_now, stamps, next_print;
+	uint64_t t_start, t_ready, t_go, t_stop, ready, open_now, open_end, stamps, next_print;
 	double cpu0[8], cpu1[8], cpu2[8];
 	long rss0[8], rss1[8];
 	size_t shsize, nlast = 0;
@@ -411,6 +411,7 @@ int main(int argc, char **argv)
 		}
 	}
 	t_stop = bench_now_ns();
+	live_totals(sh, nworkers, &ready, &open_end, &stamps, &all_done);
 	for (i = 0; i < o.nserver_pids; i++)
 		cpu2[i] = bench_proc_cpu_s(o.server_pids[i]);
 	__atomic_store_n(&sh->stop, 1, __ATOMIC_RELEASE);
@@ -430,16 +431,17 @@ int main(int argc, char **argv)
 
 	/* ---- report ---- */
 	totals(sh, nworkers, &tot);
-	printf("connections: ready %llu of %ld (failed: connect %llu, http %llu%s%llu, accept %llu,"
-	       " timeout %llu, protocol %llu) in %.2f s\n",
+	printf("connections: ready %llu of %ld (failed: connect %llu, http %llu",
 	       (unsigned long long)tot.ready, o.conns, (unsigned long long)tot.fail_connect,
-	       (unsigned long long)tot.fail_http, tot.last_http_status ? " last status " : "",
-	       (unsigned long long)(tot.last_http_status ? tot.last_http_status : 0),
+	       (unsigned long long)tot.fail_http);
+	if (tot.last_http_status)
+		printf(" (last status %llu)", (unsigned long long)tot.last_http_status);
+	printf(", accept %llu, timeout %llu, protocol %llu) in %.2f s\n",
 	       (unsigned long long)tot.fail_accept, (unsigned long long)tot.fail_timeout,
 	       (unsigned long long)tot.fail_proto, (t_ready - t_start) / 1e9);
-	printf("after run: open %llu, closed by server %llu, close frames %llu (last code %llu),"
+	printf("at the end: open %llu, closed by server %llu, close frames %llu (last code %llu),"
 	       " pongs %llu, rx %.1f MB\n",
-	       (unsigned long long)tot.open, (unsigned long long)tot.closed_peer,
+	       (unsigned long long)open_end, (unsigned long long)tot.closed_peer,
 	       (unsigned long long)tot.close_codes, (unsigned long long)tot.last_close_code,
 	       (unsigned long long)tot.pongs, tot.bytes_rx / 1e6);
 	printf("%-10s %10s %9s %9s %9s %9s %9s %9s  (ms)\n", "", "count", "p50", "p90", "p99",
@@ -478,6 +480,10 @@ int main(int argc, char **argv)
 	for (i = 0; i < o.nserver_pids; i++) {
 		double cpu = cpu2[i] - cpu1[i];
 
+		if (rss0[i] < 0 || rss1[i] < 0 || cpu1[i] < 0 || cpu2[i] < 0) {
+			printf("server pid %d: not readable (gone?)\n", o.server_pids[i]);
+			continue;
+		}
 		printf("server pid %d: rss %ld KiB -> %ld KiB (%.2f KiB per ready connection);"
 		       " cpu %.2f s during the run",
 		       o.server_pids[i], rss0[i], rss1[i],
