@@ -280,7 +280,8 @@ int sb_tx_event(struct sb_tx *tx, int64_t tenant, const char *type, const char *
 	ev->tenant = tenant;
 	ev->seq = seq;
 	size_t flen;
-	ev->frame = sb_buf_steal(&f, &flen);
+	ev->alloc_ = sb_buf_steal(&f, &flen);
+	ev->frame = (char *)ev->alloc_ + pre;
 	ev->len = flen - pre;
 	if (tx->job->events_tail)
 		tx->job->events_tail->next = ev;
@@ -304,7 +305,7 @@ static void free_events(struct sb_event *ev)
 {
 	while (ev) {
 		struct sb_event *n = ev->next;
-		free(ev->frame);
+		free(ev->alloc_);
 		free(ev);
 		ev = n;
 	}

@@ -26,6 +26,7 @@ struct sb_event {
 	char *frame;     /* {"type":"event","seq":N,"event":"...","data":{...}} */
 	size_t len;
 	struct sb_event *next;
+	void *alloc_; /* private: the allocation that frame points into */
 };
 
 typedef int (*sb_store_run_fn)(struct sb_tx *tx, void *arg);  /* writer thread */

@@ -1,0 +1,638 @@
+/* SPDX-License-Identifier: MIT
+ * main.c: hubd's entry: the administration subcommands, and `serve`: the lws context on one
+ * port (HTTP/1.1 only, the agent WebSocket, the console's files), the store's writer thread,
+ * the loop mailbox that brings other threads' results back to the service thread, the
+ * snooze timer, and a clean drain on SIGTERM/SIGINT.
+ */
+#define _GNU_SOURCE
+#include "hub.h"
+#include "api_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct mail {
+	struct mail *next;
+	void (*fn)(void *arg);
+	void *arg;
+};
+
+struct sb_hub {
+	struct sb_config cfg;
+	struct sb_store *store;
+	struct lws_context *lws;
+	pthread_mutex_t mu;
+	struct mail *mail_head, *mail_tail;
+	lws_sorted_usec_list_t snooze_sul;
+	struct sb_wjob snooze_job;
+	bool snooze_running;
+	int64_t snooze_next;
+	volatile sig_atomic_t signalled;
+	bool draining;
+	uint64_t drain_deadline;
+};
+
+struct sb_hub *sb_hub_g;
+
+struct sb_store *sb_hub_store(void)
+{
+	return sb_hub_g ? sb_hub_g->store : NULL;
+}
+
+const struct sb_config *sb_hub_config(void)
+{
+	return sb_hub_g ? &sb_hub_g->cfg : NULL;
+}
+
+struct lws_context *sb_hub_lws(void)
+{
+	return sb_hub_g ? sb_hub_g->lws : NULL;
+}
+
+bool sb_hub_ready(void)
+{
+	return sb_hub_g && !sb_hub_g->draining;
+}
+
+bool sb_hub_draining(void)
+{
+	return sb_hub_g && sb_hub_g->draining;
+}
+
+/* ---- the mailbox ---- */
+
+void sb_loop_post(void (*fn)(void *arg), void *arg)
+{
+	struct sb_hub *h = sb_hub_g;
+	struct mail *m = sb_malloc(sizeof *m);
+	m->next = NULL;
+	m->fn = fn;
+	m->arg = arg;
+	pthread_mutex_lock(&h->mu);
+	if (h->mail_tail)
+		h->mail_tail->next = m;
+	else
+		h->mail_head = m;
+	h->mail_tail = m;
+	pthread_mutex_unlock(&h->mu);
+	if (h->lws)
+		lws_cancel_service(h->lws);
+}
+
+static void mailbox_run(struct sb_hub *h)
+{
+	pthread_mutex_lock(&h->mu);
+	struct mail *m = h->mail_head;
+	h->mail_head = h->mail_tail = NULL;
+	pthread_mutex_unlock(&h->mu);
+	while (m) {
+		struct mail *n = m->next;
+		m->fn(m->arg);
+		free(m);
+		m = n;
+	}
+}
+
+static void store_wake(void *ud)
+{
+	struct sb_hub *h = ud;
+	if (h->lws)
+		lws_cancel_service(h->lws);
+}
+
+static void store_event(void *ud, const struct sb_event *ev)
+{
+	(void)ud;
+	sb_ws_on_event(ev);
+}
+
+static void store_commit(void *ud, uint64_t us, int jobs)
+{
+	(void)ud;
+	sb_metrics_commit(us, jobs);
+}
+
+/* Called on the service thread when lws_cancel_service woke it. */
+void sb_hub_on_cancel(void)
+{
+	struct sb_hub *h = sb_hub_g;
+	sb_store_drain(h->store);
+	mailbox_run(h);
+}
+
+/* ---- snoozed conversations wake up ---- */
+
+static void snooze_sul_cb(lws_sorted_usec_list_t *sul);
+
+static int snooze_run(struct sb_tx *tx, void *arg)
+{
+	struct sb_hub *h = arg;
+	return sb_tx_conv_wake_due(tx, sb_tx_now(tx), &h->snooze_next);
+}
+
+static void snooze_schedule(struct sb_hub *h, int64_t due)
+{
+	if (!due) {
+		lws_sul_cancel(&h->snooze_sul);
+		return;
+	}
+	int64_t wait = due - sb_wall_ms();
+	if (wait < 0)
+		wait = 0;
+	lws_sul_schedule(h->lws, 0, &h->snooze_sul, snooze_sul_cb,
+			 (lws_usec_t)wait * LWS_US_PER_MS + 1000);
+}
+
+static void snooze_done(void *arg, int rc)
+{
+	struct sb_hub *h = arg;
+	h->snooze_running = false;
+	if (rc)
+		sb_log(SB_LOG_WARN, "msg=snooze_wake_failed err=\"%s\"", sb_err_str(rc));
+	snooze_schedule(h, rc ? sb_wall_ms() + 5000 : h->snooze_next);
+}
+
+static void snooze_sul_cb(lws_sorted_usec_list_t *sul)
+{
+	struct sb_hub *h = lws_container_of(sul, struct sb_hub, snooze_sul);
+	if (h->snooze_running || h->draining)
+		return;
+	h->snooze_running = true;
+	h->snooze_job.run = snooze_run;
+	h->snooze_job.done = snooze_done;
+	h->snooze_job.arg = h;
+	sb_store_submit(h->store, &h->snooze_job);
+}
+
+void sb_hub_snooze_kick(void)
+{
+	struct sb_hub *h = sb_hub_g;
+	if (!h->snooze_running)
+		snooze_schedule(h, sb_store_conv_next_snooze(h->store));
+}
+
+/* ---- webhooks and extra routes, filled in by the channels module ---- */
+
+__attribute__((weak)) void sb_webhook_route(struct sb_req *r, const char **s, int n)
+{
+	(void)s;
+	(void)n;
+	sb_http_error(r, 404, "not_found", "no such webhook");
+}
+
+__attribute__((weak)) bool api__extra_route(struct sb_req *r, const char **s, int n)
+{
+	(void)r;
+	(void)s;
+	(void)n;
+	return false;
+}
+
+__attribute__((weak)) int sb_channels_start(void)
+{
+	return 0;
+}
+
+__attribute__((weak)) void sb_channels_stop(void)
+{
+}
+
+__attribute__((weak)) int sb_channels_demo(int64_t tenant)
+{
+	(void)tenant;
+	return 0;
+}
+
+/* ---- logging from lws ---- */
+
+static void lws_emit(int level, const char *line)
+{
+	size_t n = strlen(line);
+	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		n--;
+	sb_log(level == LLL_ERR ? SB_LOG_ERR : SB_LOG_WARN, "msg=lws text=\"%.*s\"", (int)n, line);
+}
+
+/* ---- signals ---- */
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	if (sb_hub_g) {
+		sb_hub_g->signalled = 1;
+		if (sb_hub_g->lws)
+			lws_cancel_service(sb_hub_g->lws);
+	}
+}
+
+/* ---- serve ---- */
+
+static const struct lws_http_mount mount_static = {
+	.mountpoint = "/",
+	.mountpoint_len = 1,
+	.origin_protocol = LWSMPRO_FILE,
+	.def = "index.html",
+};
+
+static struct lws_http_mount mounts[6];
+
+static void build_mounts(const struct sb_config *cfg)
+{
+	static const char *const dyn[] = { "/api", "/webhooks", "/healthz", "/readyz", "/metrics" };
+	for (int i = 0; i < 5; i++) {
+		memset(&mounts[i], 0, sizeof mounts[i]);
+		mounts[i].mountpoint = dyn[i];
+		mounts[i].mountpoint_len = (unsigned char)strlen(dyn[i]);
+		mounts[i].origin = "sb-http";
+		mounts[i].origin_protocol = LWSMPRO_CALLBACK;
+		mounts[i].mount_next = &mounts[i + 1];
+	}
+	mounts[5] = mount_static;
+	mounts[5].origin = cfg->web_root;
+	mounts[5].mount_next = NULL;
+}
+
+static int demo_setup(struct sb_hub *h);
+
+static int serve(struct sb_hub *h)
+{
+	struct sb_config *cfg = &h->cfg;
+	struct stat sst;
+	if (stat(cfg->web_root, &sst) || !S_ISDIR(sst.st_mode)) {
+		sb_log(SB_LOG_ERR, "msg=web_root_missing path=%s", cfg->web_root);
+		return 1;
+	}
+	if (sb_auth_init())
+		return 1;
+	if (cfg->demo && demo_setup(h))
+		return 1;
+
+	/* the agent protocol first: a WebSocket without a subprotocol header binds to it */
+	struct lws_protocols prot[3];
+	prot[0] = sb_ws_protocol;
+	prot[1] = sb_http_protocol;
+	memset(&prot[2], 0, sizeof prot[2]);
+	build_mounts(cfg);
+
+	lws_set_log_level(LLL_ERR | LLL_WARN, lws_emit);
+	struct lws_context_creation_info info;
+	memset(&info, 0, sizeof info);
+	info.port = cfg->port;
+	info.iface = cfg->listen_host;
+	info.protocols = prot;
+	info.mounts = mounts;
+	info.vhost_name = "switchboard";
+	info.alpn = "http/1.1";
+	info.timeout_secs = 20;
+	info.max_http_header_data = 8192;
+	info.max_http_header_pool = 1024;
+	info.fd_limit_per_thread = 0;
+	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 |
+		       LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
+	if (!strchr(cfg->listen_host, ':'))
+		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+	/* security headers on every answer, files included */
+	static struct lws_protocol_vhost_options hdrs[] = {
+		{ &hdrs[1], NULL, "X-Content-Type-Options:", "nosniff" },
+		{ &hdrs[2], NULL, "X-Frame-Options:", "DENY" },
+		{ &hdrs[3], NULL, "Referrer-Policy:", "same-origin" },
+		{ NULL, NULL, "Content-Security-Policy:",
+		  "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data: https:; "
+		  "style-src 'self'; script-src 'self'; frame-ancestors 'none'" },
+	};
+	info.headers = hdrs;
+
+	struct sb_store_hooks hooks = {
+		.wake = store_wake,
+		.on_event = store_event,
+		.on_commit = store_commit,
+		.ud = h,
+		.frame_pre = LWS_PRE,
+	};
+	if (sb_store_start(h->store, &hooks))
+		return 1;
+	h->lws = lws_create_context(&info);
+	if (!h->lws) {
+		sb_log(SB_LOG_ERR, "msg=listen_failed host=%s port=%d", cfg->listen_host, cfg->port);
+		sb_store_stop(h->store);
+		return 1;
+	}
+	if (sb_channels_start()) {
+		lws_context_destroy(h->lws);
+		sb_store_stop(h->store);
+		return 1;
+	}
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	sb_hub_snooze_kick();
+	sb_log(SB_LOG_INFO, "msg=listening host=%s port=%d public_url=%s db=%s pid=%d",
+	       cfg->listen_host, cfg->port, cfg->public_url, cfg->db_path, (int)getpid());
+
+	while (1) {
+		if (h->signalled && !h->draining) {
+			h->draining = true;
+			h->drain_deadline = sb_now_us() + 10 * 1000000ull;
+			sb_log(SB_LOG_INFO, "msg=draining");
+			/* stop accepting, then say goodbye on every socket */
+			lws_context_deprecate(h->lws, NULL);
+			sb_ws_shutdown();
+			sb_channels_stop();
+		}
+		if (h->draining) {
+			sb_store_drain(h->store);
+			bool quiet = sb_store_queue_depth(h->store) == 0 && sb_ws_count() == 0;
+			if (quiet || sb_now_us() > h->drain_deadline)
+				break;
+		}
+		if (lws_service(h->lws, 0) < 0)
+			break;
+	}
+	/* let every queued write commit before the sockets go */
+	sb_store_stop(h->store);
+	lws_context_destroy(h->lws);
+	h->lws = NULL;
+	sb_auth_fini();
+	mailbox_run(h);
+	sb_log(SB_LOG_INFO, "msg=stopped");
+	return 0;
+}
+
+/* ---- administration ---- */
+
+static const char *take_opt(int *argc, char **argv, const char *name)
+{
+	for (int i = 0; i < *argc; i++)
+		if (!strcmp(argv[i], name)) {
+			if (i + 1 >= *argc) {
+				fprintf(stderr, "hubd: %s needs a value\n", name);
+				exit(2);
+			}
+			const char *v = argv[i + 1];
+			memmove(&argv[i], &argv[i + 2], sizeof(char *) * (size_t)(*argc - i - 2));
+			*argc -= 2;
+			return v;
+		}
+	return NULL;
+}
+
+struct create_ctx {
+	const char *name, *email, *pw_hash;
+	int role;
+	int64_t tenant, id;
+	unsigned char key_hash[32];
+	char prefix[16];
+};
+
+static int tenant_run(struct sb_tx *tx, void *arg)
+{
+	struct create_ctx *c = arg;
+	return sb_tx_tenant_create(tx, c->name, &c->id);
+}
+
+static int agent_run(struct sb_tx *tx, void *arg)
+{
+	struct create_ctx *c = arg;
+	return sb_tx_agent_create(tx, c->tenant, c->email, c->name, c->role, c->pw_hash, NULL,
+				  &c->id);
+}
+
+static int apikey_run(struct sb_tx *tx, void *arg)
+{
+	struct create_ctx *c = arg;
+	return sb_tx_apikey_create(tx, c->tenant, c->key_hash, c->prefix, &c->id);
+}
+
+static int parse_tenant(const char *s, int64_t *out)
+{
+	char *end;
+	if (!s)
+		return -1;
+	long long v = strtoll(s, &end, 10);
+	if (*end || v <= 0)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int read_password(char *out, size_t cap)
+{
+	if (!fgets(out, (int)cap, stdin))
+		return -1;
+	out[strcspn(out, "\r\n")] = '\0';
+	return 0;
+}
+
+static int cmd_admin(struct sb_hub *h, const char *what, const char *verb, int argc, char **argv)
+{
+	struct create_ctx c = { 0 };
+	int rc;
+	if (!strcmp(what, "tenant") && !strcmp(verb, "create")) {
+		c.name = take_opt(&argc, argv, "--name");
+		if (!c.name || !*c.name || strlen(c.name) > 200) {
+			fprintf(stderr, "usage: hubd tenant create --name NAME\n");
+			return 2;
+		}
+		sb_config_load(&h->cfg, NULL, argc, argv);
+		if (sb_store_open(h->cfg.db_path, &h->store))
+			return 1;
+		rc = sb_store_run_sync(h->store, tenant_run, &c);
+		if (rc) {
+			fprintf(stderr, "hubd: tenant create failed: %s\n", sb_err_str(rc));
+			return 1;
+		}
+		printf("%lld\n", (long long)c.id);
+		return 0;
+	}
+	if (!strcmp(what, "agent") && !strcmp(verb, "create")) {
+		const char *t = take_opt(&argc, argv, "--tenant"), *role;
+		c.email = take_opt(&argc, argv, "--email");
+		role = take_opt(&argc, argv, "--role");
+		c.name = take_opt(&argc, argv, "--name");
+		c.role = role ? sb_role_parse(SB_STRZ(role)) : SB_EINVAL;
+		if (parse_tenant(t, &c.tenant) || !c.email || !strchr(c.email, '@') || c.role < 0) {
+			fprintf(stderr, "usage: hubd agent create --tenant ID --email EMAIL "
+					"--role owner|admin|agent [--name NAME] (password on stdin)\n");
+			return 2;
+		}
+		sb_config_load(&h->cfg, NULL, argc, argv);
+		char pw[1024], hash[crypto_pwhash_STRBYTES];
+		if (isatty(0))
+			fprintf(stderr, "password: ");
+		if (read_password(pw, sizeof pw) || strlen(pw) < 8) {
+			fprintf(stderr, "hubd: the password (on stdin) needs at least 8 characters\n");
+			return 2;
+		}
+		if (sb_auth_hash_sync(pw, hash)) {
+			fprintf(stderr, "hubd: hashing failed\n");
+			return 1;
+		}
+		sodium_memzero(pw, sizeof pw);
+		c.pw_hash = hash;
+		if (sb_store_open(h->cfg.db_path, &h->store))
+			return 1;
+		rc = sb_store_run_sync(h->store, agent_run, &c);
+		if (rc) {
+			fprintf(stderr, "hubd: agent create failed: %s\n",
+				rc == SB_ECONFLICT   ? "an agent with this email exists"
+				: rc == SB_ENOTFOUND ? "no such tenant"
+						     : sb_err_str(rc));
+			return 1;
+		}
+		printf("%lld\n", (long long)c.id);
+		return 0;
+	}
+	if (!strcmp(what, "apikey") && !strcmp(verb, "create")) {
+		const char *t = take_opt(&argc, argv, "--tenant");
+		if (parse_tenant(t, &c.tenant)) {
+			fprintf(stderr, "usage: hubd apikey create --tenant ID\n");
+			return 2;
+		}
+		sb_config_load(&h->cfg, NULL, argc, argv);
+		if (sodium_init() < 0)
+			return 1;
+		char tok[64], key[80];
+		sb_token(32, tok, sizeof tok);
+		snprintf(key, sizeof key, "sbk_%s", tok);
+		sb_auth_sid_hash(key, strlen(key), c.key_hash);
+		snprintf(c.prefix, sizeof c.prefix, "%.10s", key);
+		if (sb_store_open(h->cfg.db_path, &h->store))
+			return 1;
+		rc = sb_store_run_sync(h->store, apikey_run, &c);
+		if (rc) {
+			fprintf(stderr, "hubd: apikey create failed: %s\n",
+				rc == SB_ENOTFOUND ? "no such tenant" : sb_err_str(rc));
+			return 1;
+		}
+		printf("%s\n", key);
+		sodium_memzero(key, sizeof key);
+		return 0;
+	}
+	fprintf(stderr, "hubd: unknown command '%s %s'\n", what, verb);
+	return 2;
+}
+
+/* The demo tenant: made once, its owner's login kept in demo_file (mode 0600). */
+static int demo_setup(struct sb_hub *h)
+{
+	const struct sb_config *cfg = &h->cfg;
+	char email[128] = "owner@demo.example", pw[64] = "";
+	long long tenant = 0;
+	FILE *f = fopen(cfg->demo_file, "r");
+	if (f) {
+		if (fscanf(f, "tenant=%lld email=%127s password=%63s", &tenant, email, pw) != 3)
+			tenant = 0;
+		fclose(f);
+	}
+	if (!tenant || sb_store_tenant_exists(h->store, tenant)) {
+		struct create_ctx c = { .name = "Demo Business" };
+		if (sb_store_run_sync(h->store, tenant_run, &c))
+			return 1;
+		tenant = c.id;
+		sb_token(12, pw, sizeof pw);
+		char hash[crypto_pwhash_STRBYTES];
+		if (sb_auth_hash_sync(pw, hash))
+			return 1;
+		snprintf(email, sizeof email, "owner+%lld@demo.example", tenant);
+		struct create_ctx a = { .tenant = tenant, .email = email, .name = "Demo Owner",
+					.role = SB_ROLE_OWNER, .pw_hash = hash };
+		if (sb_store_run_sync(h->store, agent_run, &a))
+			return 1;
+		if (sb_channels_demo(tenant))
+			return 1;
+		int fd = open(cfg->demo_file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (fd < 0) {
+			sb_log(SB_LOG_ERR, "msg=demo_file_failed path=%s", cfg->demo_file);
+			return 1;
+		}
+		dprintf(fd, "tenant=%lld email=%s password=%s\n", tenant, email, pw);
+		close(fd);
+	}
+	printf("\n  Switchboard is starting.\n"
+	       "  Console:  %s/\n"
+	       "  Login:    %s\n"
+	       "  Password: %s\n"
+	       "  (kept in %s)\n\n",
+	       cfg->public_url, email, pw, cfg->demo_file);
+	fflush(stdout);
+	return 0;
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: hubd [serve] [options]       run the hub (hubd serve --help)\n"
+		"       hubd migrate [--db PATH]     apply schema migrations\n"
+		"       hubd backup DEST [--db PATH] online backup to DEST\n"
+		"       hubd check [--db PATH]       PRAGMA integrity_check\n"
+		"       hubd tenant create --name NAME\n"
+		"       hubd agent create --tenant ID --email EMAIL --role owner|admin|agent"
+		" [--name NAME]   (password on stdin)\n"
+		"       hubd apikey create --tenant ID\n");
+}
+
+int main(int argc, char **argv)
+{
+	static struct sb_hub hub;
+	struct sb_hub *h = &hub;
+	pthread_mutex_init(&h->mu, NULL);
+	sb_hub_g = h;
+	if (sodium_init() < 0) {
+		fprintf(stderr, "hubd: libsodium failed to start\n");
+		return 1;
+	}
+	const char *cmd = argc > 1 && argv[1][0] != '-' ? argv[1] : "serve";
+	int skip = argc > 1 && argv[1][0] != '-' ? 2 : 1;
+	int rc;
+	if (!strcmp(cmd, "serve")) {
+		sb_config_load(&h->cfg, NULL, argc - skip, argv + skip);
+		if (sb_store_open(h->cfg.db_path, &h->store))
+			return 1;
+		rc = serve(h);
+	} else if (!strcmp(cmd, "migrate") || !strcmp(cmd, "check")) {
+		sb_config_load(&h->cfg, NULL, argc - skip, argv + skip);
+		if (sb_store_open(h->cfg.db_path, &h->store))
+			return 1;
+		if (!strcmp(cmd, "migrate")) {
+			printf("schema version %d\n", sb_store_schema_version(h->store));
+			rc = 0;
+		} else {
+			rc = sb_store_integrity(h->store) ? 1 : 0;
+			printf("%s\n", rc ? "integrity check FAILED" : "ok");
+		}
+	} else if (!strcmp(cmd, "backup")) {
+		if (argc <= skip || argv[skip][0] == '-') {
+			usage();
+			return 2;
+		}
+		const char *dest = argv[skip];
+		sb_config_load(&h->cfg, NULL, argc - skip - 1, argv + skip + 1);
+		if (sb_store_open(h->cfg.db_path, &h->store))
+			return 1;
+		rc = sb_store_backup(h->store, dest) ? 1 : 0;
+		if (!rc)
+			printf("backed up %s to %s\n", h->cfg.db_path, dest);
+	} else if ((!strcmp(cmd, "tenant") || !strcmp(cmd, "agent") || !strcmp(cmd, "apikey")) &&
+		   argc > skip) {
+		rc = cmd_admin(h, cmd, argv[skip], argc - skip - 1, argv + skip + 1);
+	} else {
+		usage();
+		return 2;
+	}
+	sb_store_close(h->store);
+	h->store = NULL;
+	sb_config_free(&h->cfg);
+	sb_hub_g = NULL;
+	return rc;
+}
