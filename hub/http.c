@@ -277,6 +277,13 @@ void sb_http_write(struct sb_req *r, sb_store_run_fn run, void (*done)(struct sb
 
 static void dispatch(struct sb_req *r)
 {
+	if (sb_hub_draining() && strcmp(r->path, "/healthz")) {
+		r->route = sb_strdup("draining");
+		sb_http_header(r, "Connection", "close");
+		sb_http_header(r, "Retry-After", "1");
+		sb_http_error(r, 503, "unavailable", "the hub is restarting; try again");
+		return;
+	}
 	if (r->body_too_big) {
 		r->route = sb_strdup("too_big");
 		sb_http_header(r, "Connection", "close");

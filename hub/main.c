@@ -345,8 +345,9 @@ static int serve(struct sb_hub *h)
 			h->draining = true;
 			h->drain_deadline = sb_now_us() + 10 * 1000000ull;
 			sb_log(SB_LOG_INFO, "msg=draining");
-			/* stop accepting, then say goodbye on every socket */
-			lws_context_deprecate(h->lws, NULL);
+			/* From here new requests get 503 and new sockets are refused (lws 4.1.6's
+			 * lws_context_deprecate crashes, so the listener stays open until the
+			 * context goes, a few milliseconds later); open sockets hear 1001. */
 			sb_ws_shutdown();
 			sb_channels_stop();
 		}

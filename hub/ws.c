@@ -641,7 +641,7 @@ static int cb_ws(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 		/* the Origin and session are checked here, before the upgrade, and not in
 		 * confirm-upgrade (a use-after-free in lws 4.1.6 lives there) */
-		if (!p || authenticate(wsi, p)) {
+		if (!p || sb_hub_draining() || authenticate(wsi, p)) {
 			lws_return_http_status(wsi, HTTP_STATUS_FORBIDDEN, NULL);
 			return -1;
 		}
