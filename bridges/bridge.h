@@ -5,6 +5,24 @@
  * Versioned: abi_major must match exactly; fields are only ever appended, and a slot of
  * struct sb_bridge is read only when it lies within the bridge's declared `size`.
  */
+
+/* How the hub drives a bridge (every call gets a struct sb_bridge_ctx: host, arena, priv):
+ *
+ *  setup     sb_bridge_check (static table) or sb_bridge_load (module); per channel,
+ *            allocate priv_size zeroed bytes and call channel_init(host, priv, cfg).
+ *  inbound   webhook(req) -> 0 with events added through host->event_add and a default
+ *            answer; SB_EAUTH -> 403, SB_EINVAL -> 400. Commit the events in one transaction
+ *            (dedupe MESSAGE on (channel, provider_id)); if an auto-reply is wanted and the
+ *            bridge has CAP_REPLY, webhook_reply(text) rewrites the answer; then send it.
+ *            CAP_ROUTED: the webhook runs with the endpoint channel's priv (app secret) and
+ *            each event's route_id names the tenant channel. A handshake is a webhook that
+ *            adds no events and answers the challenge.
+ *  outbound  policy (CAP_POLICY) -> verdict; send_build(msg) -> sb_http_req; perform it;
+ *            send_parse(resp) -> ACCEPTED / RETRY (retry_after_ms) / AMBIGUOUS / PERMANENT.
+ *            AMBIGUOUS is reconciled (status callback, or lookup_build/lookup_parse), never
+ *            resent blindly.
+ *  teardown  channel_fini(priv), then free priv. Free the arena after each request.
+ */
 #ifndef SB_BRIDGE_H
 #define SB_BRIDGE_H
 
@@ -176,8 +194,9 @@ struct sb_bridge_event {
 	struct sb_str provider_id;  /* MESSAGE/ECHO/POSTBACK: the provider's id of this message
 				     * (dedupe key with the channel); STATUS: the id of our
 				     * outbound message the status is about */
-	struct sb_str event_id;     /* a provider delivery id for dedupe when the provider has one
-				     * beyond provider_id (RBM eventId, I-Twilio-Idempotency-Token) */
+	struct sb_str event_id;     /* a provider delivery id for dedupe when the provider has
+				     * one beyond provider_id (RBM eventId,
+				     * I-Twilio-Idempotency-Token) */
 	struct sb_str client_ref;   /* our own reference echoed by the provider, if it echoes one */
 	struct sb_str service_id;   /* provider-side sender pool of the business address
 				     * (Twilio MessagingServiceSid), empty when none; opt-outs

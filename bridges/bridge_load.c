@@ -48,8 +48,9 @@ int sb_bridge_check(const struct sb_bridge *b, char *err, size_t errlen)
 	/* only the frozen prefix may be read before the major version is known */
 	const char *nm = name_ok(b->name) ? b->name : "?";
 	if (b->abi_major != SB_BRIDGE_ABI_MAJOR) {
-		snprintf(err, errlen, "bridge %s: abi_major %u, hub supports %u (rebuild the bridge)",
-			 nm, b->abi_major, SB_BRIDGE_ABI_MAJOR);
+		snprintf(err, errlen,
+			 "bridge %s: abi_major %u, hub supports %u (rebuild the bridge)", nm,
+			 b->abi_major, SB_BRIDGE_ABI_MAJOR);
 		return SB_EINVAL;
 	}
 	if (b->size < SB_BRIDGE_SIZE_1_0) {
@@ -91,7 +92,8 @@ int sb_bridge_load(const char *dir, const char *name, const struct sb_bridge **o
 	char path[4096];
 	*out = NULL;
 	if (!name_ok(name)) {
-		snprintf(err, errlen, "bridge name \"%.40s\" is not [a-z0-9_]{1,32}", name ? name : "");
+		snprintf(err, errlen, "bridge name \"%.40s\" is not [a-z0-9_]{1,32}",
+			 name ? name : "");
 		return SB_EINVAL;
 	}
 	int n = snprintf(path, sizeof path, "%s/sb_bridge_%s.so", dir && *dir ? dir : ".", name);

@@ -37,14 +37,24 @@ static inline bool sb_bstr_caseeqz(struct sb_str a, const char *z)
 	return true;
 }
 
+static inline bool sb_bstr_isspace(char c)
+{
+	return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
+static inline bool sb_bstr_isalnum(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
 /* Trims ASCII white space (space, TAB, CR, LF, VT, FF) at both ends. */
 static inline struct sb_str sb_bstr_trim(struct sb_str s)
 {
-	while (s.len && (s.p[0] == ' ' || (s.p[0] >= '\t' && s.p[0] <= '\r'))) {
+	while (s.len && sb_bstr_isspace(s.p[0])) {
 		s.p++;
 		s.len--;
 	}
-	while (s.len && (s.p[s.len - 1] == ' ' || (s.p[s.len - 1] >= '\t' && s.p[s.len - 1] <= '\r')))
+	while (s.len && sb_bstr_isspace(s.p[s.len - 1]))
 		s.len--;
 	return s;
 }

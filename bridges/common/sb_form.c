@@ -74,10 +74,10 @@ int sb_form_parse(const struct sb_host *h, struct sb_arena *a, struct sb_str s,
 		size_t eq = start;
 		while (eq < end && s.p[eq] != '=')
 			eq++;
+		size_t vs = eq < end ? eq + 1 : end; /* value start ("name" alone: empty) */
 		int rc = piece(h, a, s.p + start, eq - start, &v[n].name);
 		if (rc == 0)
-			rc = piece(h, a, s.p + (eq < end ? eq + 1 : end), eq < end ? end - eq - 1 : 0,
-				   &v[n].value);
+			rc = piece(h, a, s.p + vs, end - vs, &v[n].value);
 		if (rc)
 			return rc;
 		n++;

@@ -102,7 +102,7 @@ void sb_sha1_final(struct sb_sha1 *s, unsigned char out[SB_SHA1_LEN])
 		out[4 * i + 2] = (unsigned char)(s->h[i] >> 8);
 		out[4 * i + 3] = (unsigned char)s->h[i];
 	}
-	/* volatile-free wipe is enough here: the state holds no key after HMAC's own wipe */
+	/* the state is not secret (HMAC wipes its own key copy), so a plain memset will do */
 	memset(s, 0, sizeof *s);
 }
 

@@ -6,6 +6,8 @@
 
 #include <stdio.h>
 
+#include "../common/sb_bstr.h"
+
 static const struct sb_bridge_key sms_keys[] = {
 	{ "account_sid", SB_BRIDGE_KEY_REQUIRED, "Twilio Account SID (AC...)" },
 	{ "auth_token", SB_BRIDGE_KEY_REQUIRED | SB_BRIDGE_KEY_SECRET,
@@ -24,7 +26,7 @@ static bool alnum(const char *z)
 	if (!*z)
 		return false;
 	for (; *z; z++)
-		if (!((*z >= 'a' && *z <= 'z') || (*z >= 'A' && *z <= 'Z') || (*z >= '0' && *z <= '9')))
+		if (!sb_bstr_isalnum(*z))
 			return false;
 	return true;
 }
@@ -56,7 +58,6 @@ static int sms_channel_init(const struct sb_host *host, void *priv,
 			    const struct sb_bridge_config *cfg, char *err, size_t errlen)
 {
 	struct sms_chan *ch = priv;
-	ch->host = host;
 	if (!take(cfg, "account_sid", ch->account_sid, sizeof ch->account_sid, err, errlen) ||
 	    !take(cfg, "auth_token", ch->auth_token, sizeof ch->auth_token, err, errlen) ||
 	    !take(cfg, "api_key_sid", ch->api_key_sid, sizeof ch->api_key_sid, err, errlen) ||

@@ -82,7 +82,8 @@ static void fill_common(struct sb_bridge_event *ev, const struct sb_form *f,
 	ev->provider_id = param(f, "MessageSid");
 	ev->from = param(f, "From");
 	ev->to = param(f, "To");
-	ev->event_id = sb_http_header_get(req->headers, req->n_headers, "I-Twilio-Idempotency-Token");
+	ev->event_id =
+		sb_http_header_get(req->headers, req->n_headers, "I-Twilio-Idempotency-Token");
 }
 
 static int translate_status(const struct sb_bridge_ctx *c, const struct sb_http_in *req,
@@ -218,7 +219,8 @@ int sms__webhook(const struct sb_bridge_ctx *c, const struct sb_http_in *req,
 		return SB_EINVAL; /* signed JSON bodies are other Twilio products, not messaging */
 
 	struct sb_str st;
-	if (sb_form_get(&f, "MessageStatus", &st) && sb_sms_status_parse(st) != SB_BRIDGE_ST_RECEIVED)
+	if (sb_form_get(&f, "MessageStatus", &st) &&
+	    sb_sms_status_parse(st) != SB_BRIDGE_ST_RECEIVED)
 		rc = translate_status(c, req, &f, st, out);
 	else
 		rc = translate_message(c, req, &f, out);

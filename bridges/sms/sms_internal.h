@@ -11,7 +11,6 @@
  * channel_init. Lifetime: the channel's; channel_fini wipes the secrets. Strings are
  * NUL-terminated copies (the config is not kept). */
 struct sms_chan {
-	const struct sb_host *host;
 	char account_sid[72];     /* AC...: path component and default Basic auth user */
 	char auth_token[136];     /* primary Auth Token: webhook signatures */
 	char api_key_sid[72];     /* optional SK... key: Basic auth user instead of account_sid */

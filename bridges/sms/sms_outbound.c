@@ -21,7 +21,8 @@ static const struct sb_sms_error errors[] = {
 	{ 20003, SB_SEND_PERMANENT, SB_SEND_F_CREDENTIALS,
 	  "The channel's Twilio credentials were rejected; an owner must update them." },
 	{ 20404, SB_SEND_PERMANENT, 0, "Twilio could not find the requested resource." },
-	{ 20429, SB_SEND_RETRY, 0, "Twilio is rate limiting requests; the message will be retried." },
+	{ 20429, SB_SEND_RETRY, 0,
+	  "Twilio is rate limiting requests; the message will be retried." },
 	{ 21211, SB_SEND_PERMANENT, 0, "The customer's number is not a valid phone number." },
 	{ 21212, SB_SEND_PERMANENT, SB_SEND_F_CONFIG,
 	  "This channel's sender number is not valid; an owner must check the channel settings." },
@@ -57,11 +58,9 @@ static bool path_safe(struct sb_str s)
 {
 	if (!s.len || s.len > 64)
 		return false;
-	for (size_t i = 0; i < s.len; i++) {
-		char ch = s.p[i];
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')))
+	for (size_t i = 0; i < s.len; i++)
+		if (!sb_bstr_isalnum(s.p[i]))
 			return false;
-	}
 	return true;
 }
 

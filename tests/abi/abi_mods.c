@@ -4,14 +4,16 @@
  */
 #include "bridge.h"
 
-__attribute__((unused)) static int mod_init(const struct sb_host *host, void *priv, const struct sb_bridge_config *cfg,
-		    char *err, size_t errlen)
+__attribute__((unused)) static int mod_init(const struct sb_host *host, void *priv,
+					    const struct sb_bridge_config *cfg, char *err,
+					    size_t errlen)
 {
 	return 0;
 }
 
-__attribute__((unused)) static int mod_send_build(const struct sb_bridge_ctx *c, const struct sb_bridge_msg *msg,
-			  struct sb_http_req *req)
+__attribute__((unused)) static int mod_send_build(const struct sb_bridge_ctx *c,
+						  const struct sb_bridge_msg *msg,
+						  struct sb_http_req *req)
 {
 	return SB_EINVAL;
 }

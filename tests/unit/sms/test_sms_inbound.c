@@ -61,7 +61,8 @@ static int post(const char *url, const char *body, const char *sig, struct sb_ht
 		sig = mine;
 	}
 	struct sb_http_header h[] = {
-		{ SB_STR("content-type"), SB_STR("application/x-www-form-urlencoded; charset=utf-8") },
+		{ SB_STR("content-type"),
+		  SB_STR("application/x-www-form-urlencoded; charset=utf-8") },
 		{ SB_STR("X-Twilio-Signature"), tstr(sig) },
 		{ SB_STR("I-Twilio-Idempotency-Token"), SB_STR("idem-1") },
 	};
@@ -168,8 +169,10 @@ static void test_media(void **state)
 {
 	struct sb_http_answer ans;
 	const char *ok = "MessageSid=MM1&From=%2B1&To=%2B2&Body=&NumMedia=2"
-			 "&MediaUrl0=https%3A%2F%2Fapi.twilio.com%2Fm0&MediaContentType0=image%2Fjpeg"
-			 "&MediaUrl1=https%3A%2F%2Fapi.twilio.com%2Fm1&MediaContentType1=video%2Fmp4";
+			 "&MediaUrl0=https%3A%2F%2Fapi.twilio.com%2Fm0"
+			 "&MediaContentType0=image%2Fjpeg"
+			 "&MediaUrl1=https%3A%2F%2Fapi.twilio.com%2Fm1"
+			 "&MediaContentType1=video%2Fmp4";
 	assert_int_equal(post(FX_IN_URL, ok, NULL, &ans), 0);
 	assert_int_equal(T.ev.v[0].n_media, 2);
 	assert_true(eqz(T.ev.v[0].media[0].url, "https://api.twilio.com/m0"));
@@ -186,6 +189,7 @@ static void test_media(void **state)
 	assert_int_equal(post(FX_IN_URL, "MessageSid=MM1&From=%2B1&To=%2B2&NumMedia=-1", NULL,
 			      &ans),
 			 SB_EINVAL);
+	assert_int_equal(T.ev.n, 0);
 }
 
 static void test_malformed(void **state)
@@ -218,7 +222,8 @@ static void test_event_cap(void **state)
 
 static void test_get_webhook(void **state)
 {
-	const char *url = "https://hub.example.com/in?MessageSid=SM9&From=%2B1&To=%2B2&Body=hi+there";
+	const char *url =
+		"https://hub.example.com/in?MessageSid=SM9&From=%2B1&To=%2B2&Body=hi+there";
 	char sig[29];
 	sb_sms_sig_compute(&test_host, &T.arena, tstr(url), NULL, SB_STR(FX_TOKEN), sig);
 	struct sb_http_header h[] = { { SB_STR("X-Twilio-Signature"), tstr(sig) } };

@@ -93,8 +93,10 @@ static struct sb_str header(const struct sb_http_req *r, const char *name)
 
 static void test_send_build(void **state)
 {
-	const struct sb_bridge_media media[] = { { SB_STR("https://m.example/a.jpg"), { 0 }, { 0 } },
-						 { SB_STR("https://m.example/b.png"), { 0 }, { 0 } } };
+	const struct sb_bridge_media media[] = {
+		{ SB_STR("https://m.example/a.jpg"), { 0 }, { 0 } },
+		{ SB_STR("https://m.example/b.png"), { 0 }, { 0 } },
+	};
 	struct sb_bridge_msg m = {
 		.to = SB_STR("+14155550123"),
 		.body = SB_STR("Hi & bye + caf\xc3\xa9"),
@@ -118,8 +120,8 @@ static void test_send_build(void **state)
 				"&Body=Hi+%26+bye+%2B+caf%C3%A9"
 				"&MediaUrl=https%3A%2F%2Fm.example%2Fa.jpg"
 				"&MediaUrl=https%3A%2F%2Fm.example%2Fb.png"
-				"&StatusCallback=https%3A%2F%2Fhub.example.com%2Fwebhooks%2Fsms%2Fk1"
-				"%2Fstatus%3Fob%3D42"));
+				"&StatusCallback=https%3A%2F%2Fhub.example.com%2Fwebhooks"
+				"%2Fsms%2Fk1%2Fstatus%3Fob%3D42"));
 
 	/* an explicit sender overrides the channel's */
 	struct sb_bridge_msg m2 = { .to = SB_STR("+1"), .from = SB_STR("+2"), .body = SB_STR("x") };
@@ -195,14 +197,16 @@ static struct sb_send_result parse(int status, const char *body, const char *ret
 	return res;
 }
 
-#define ENV(code, st) "{\"code\":" #code ",\"message\":\"m\",\"more_info\":\"u\",\"status\":" #st "}"
+#define ENV(code, st)                                                                      \
+	"{\"code\":" #code ",\"message\":\"m\",\"more_info\":\"u\",\"status\":" #st "}"
 
 static void test_send_parse(void **state)
 {
 	struct sb_send_result r = parse(
 		201,
-		"{\"account_sid\":\"AC1\",\"body\":\"Hello!\",\"error_code\":null,\"num_segments\":\"1\","
-		"\"sid\":\"SMaaaa\",\"status\":\"queued\",\"to\":\"+14155552345\"}",
+		"{\"account_sid\":\"AC1\",\"body\":\"Hello!\",\"error_code\":null,"
+		"\"num_segments\":\"1\",\"sid\":\"SMaaaa\",\"status\":\"queued\","
+		"\"to\":\"+14155552345\"}",
 		NULL, false);
 	assert_int_equal(r.outcome, SB_SEND_ACCEPTED);
 	assert_true(eqz(r.provider_id, "SMaaaa"));
@@ -295,9 +299,9 @@ static void test_lookup(void **state)
 	lk.client_ref = SB_STR("42");
 	assert_int_equal(sb_bridge_sms.lookup_build(&T.ctx, &lk, &r), SB_EINVAL);
 
-	struct sb_send_result res =
-		parse(200, "{\"sid\":\"SMabc123\",\"status\":\"delivered\",\"error_code\":null}", NULL,
-		      true);
+	struct sb_send_result res = parse(
+		200, "{\"sid\":\"SMabc123\",\"status\":\"delivered\",\"error_code\":null}",
+		NULL, true);
 	assert_int_equal(res.outcome, SB_SEND_ACCEPTED);
 	assert_int_equal(res.status, SB_BRIDGE_ST_DELIVERED);
 	res = parse(200, "{\"sid\":\"SMabc123\",\"status\":\"undelivered\",\"error_code\":30003,"
@@ -332,7 +336,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_channel_init_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_send_build, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_send_build_service_and_api_key, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_send_build_service_and_api_key, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_send_build_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_send_parse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lookup, setup, teardown),

@@ -42,8 +42,9 @@ static void test_published_t1_t2(void **state)
 {
 	const char *t1 = "CallSid=CA1234567890ABCDE&Caller=%2B12349013030&Digits=1234&"
 			 "From=%2B12349013030&To=%2B18005551212";
+	/* the order of the parameters on the wire is irrelevant */
 	const char *t2 = "To=%2B18005551212&From=%2B14158675309&Digits=1234&"
-			 "Caller=%2B14158675309&CallSid=CA1234567890ABCDE"; /* order is irrelevant */
+			 "Caller=%2B14158675309&CallSid=CA1234567890ABCDE";
 	char sig[29];
 	struct sb_form f = form(t1);
 	sb_sms_sig_compute(&test_host, &arena, SB_STR(T_URL), &f, SB_STR("12345"), sig);
