@@ -1,0 +1,62 @@
+# SPDX-License-Identifier: MIT
+# The two commands: `make run` and `make test`. Both install what is missing (Debian packages
+# and the test's npm packages), configure, build, and then run the hub or the suite.
+# Everything else is here for convenience: see README.md.
+
+PRESET      ?= release
+BUILD       := build/$(PRESET)
+JOBS        ?= $(shell nproc)
+PORT        ?= 8080
+DB          ?= switchboard.db
+CTEST_ARGS  ?=
+
+# Debian packages the build, the tests and the console tests need.
+DEB_PKGS := build-essential cmake pkg-config libwebsockets-dev libcurl4-openssl-dev \
+	libxml2-dev libsqlite3-dev sqlite3 libyajl-dev libsodium-dev libcmocka-dev \
+	nats-server chromium clang
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all deps node-deps build run test test-asan asan release debug clean bench
+
+all: build
+
+# Installs only what is missing, so a second run costs a dpkg query.
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if ! command -v node >/dev/null 2>&1; then missing="$$missing nodejs npm"; fi; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+node-deps: deps
+	@if [ ! -f tests/node_modules/.sb-stamp ] || [ tests/package-lock.json -nt tests/node_modules/.sb-stamp ]; then \
+		cd tests && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.sb-stamp; \
+	fi
+
+build: deps
+	cmake --preset $(PRESET) >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: PRESET = release
+run: build
+	./$(BUILD)/hubd serve --demo --db $(DB) --listen 127.0.0.1:$(PORT) --web-root web
+
+test: node-deps build
+	ctest --test-dir $(BUILD) --output-on-failure -j 2 $(CTEST_ARGS)
+
+# The whole suite under AddressSanitizer and UndefinedBehaviorSanitizer.
+test-asan asan: node-deps
+	$(MAKE) --no-print-directory PRESET=asan build
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		ctest --test-dir build/asan --output-on-failure -j 2 $(CTEST_ARGS)
+
+bench: PRESET = release
+bench: build
+	bench/run
+
+clean:
+	rm -rf build
