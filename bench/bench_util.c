@@ -138,7 +138,9 @@ double bench_proc_cpu_s(int pid)
 	fclose(f);
 	buf[n] = '\0';
 	p = strrchr(buf, ')');	/* the command name may hold spaces */
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+	/* fields 14 and 15 (utime, stime) counted from the state, field 3 */
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
+			 &st) != 2)
 		return -1;
 	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
@@ -172,7 +174,7 @@ int bench_lines_read(const char *path, char ***out)
 	if (!f)
 		return -1;
 	while ((len = getline(&line, &cap, f)) >= 0) {
-		while (len && (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' '))
+		while (len && strchr("\r\n ", line[len - 1]))
 			line[--len] = '\0';
 		if (!len || line[0] == '#')
 			continue;

@@ -24,34 +24,34 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: sbload --url ws://127.0.0.1:PORT/PATH [options]\n"
-		"  --proto hub|mqtt|nats|ws   server protocol (default ws)\n"
-		"  --mode hold|subscribe|recv hold: connect and idle with pings; subscribe: log in\n"
-		"                             and subscribe; recv: log in, no subscription (default subscribe)\n"
-		"  --conns N                  connections (default 1000)\n"
-		"  --procs P                  worker processes (default: ceil(N / 19000))\n"
-		"  --src A                    first source address, worker i uses A + i (default 127.0.0.1)\n"
-		"  --connect-rate R           new connections per second in all (default 0: unpaced)\n"
-		"  --inflight K               handshakes in flight per worker (default 256)\n"
-		"  --connect-timeout S        per-connection setup bound (default 30)\n"
-		"  --duration S               hold time, or publishing time bound (default 10)\n"
-		"  --drain S                  wait for stragglers after the last publish (default 2)\n"
-		"  --ping-interval S          keepalive per connection, 0 = off (default 20)\n"
-		"  --cookie TOK               Cookie (bare token means sb_session=TOK)\n"
-		"  --cookie-file F            one cookie or token per line, round-robin\n"
-		"  --origin O                 Origin header\n"
-		"  --subprotocol P            Sec-WebSocket-Protocol (default per proto; '' for none)\n"
-		"  --header 'K: V'            extra handshake header (repeatable, up to 8)\n"
-		"  --hello JSON               hub: first frame (default {\"type\":\"hello\",\"last_seq\":null})\n"
-		"  --topic T                  mqtt topic / nats subject (default bench)\n"
-		"  --stamp-marker M           latency stamp is M followed by digits (default t=)\n"
-		"  --count-marker M           count messages containing M (hub default \"type\":\"event\")\n"
-		"  --pub-rate R               publisher messages per second, 0 = none (default 0)\n"
-		"  --messages M               messages to publish (default 50)\n"
-		"  --pub-template S           payload; %%T stamp, %%N seq, %%P padding (default\n"
-		"                             {\"n\":%%N,\"body\":\"t=%%T\",\"pad\":\"%%P\"})\n"
-		"  --pub-size B               pad the payload to B bytes (default 0)\n"
-		"  --server-pid PID           report CPU and RSS of this server (repeatable)\n"
-		"  --quiet                    no progress lines\n");
+		"  --proto hub|mqtt|nats|ws  server protocol (ws)\n"
+		"  --mode M             hold: connect, idle, ping; subscribe: log in and\n"
+		"                       subscribe; recv: log in, no subscription (subscribe)\n"
+		"  --conns N            connections (1000)\n"
+		"  --procs P            worker processes (ceil(N / 19000))\n"
+		"  --src A              first source address, worker i uses A + i (127.0.0.1)\n"
+		"  --connect-rate R     new connections per second in all (0: unpaced)\n"
+		"  --inflight K         handshakes in flight per worker (256)\n"
+		"  --connect-timeout S  per-connection setup bound (30)\n"
+		"  --duration S         hold time, or publishing time bound (10)\n"
+		"  --drain S            wait for stragglers after the last publish (2)\n"
+		"  --ping-interval S    keepalive per connection, 0 = off (20)\n"
+		"  --cookie TOK         Cookie (a bare token means sb_session=TOK)\n"
+		"  --cookie-file F      one cookie or token per line, round-robin\n"
+		"  --origin O           Origin header\n"
+		"  --subprotocol P      Sec-WebSocket-Protocol (per proto; '' for none)\n"
+		"  --header 'K: V'      extra handshake header (repeatable, up to 8)\n"
+		"  --hello JSON         hub: first frame ({\"type\":\"hello\",\"last_seq\":null})\n"
+		"  --topic T            mqtt topic / nats subject (bench)\n"
+		"  --stamp-marker M     latency stamp is M followed by digits (t=)\n"
+		"  --count-marker M     count messages containing M (hub: \"type\":\"event\")\n"
+		"  --pub-rate R         publisher messages per second, 0 = none (0)\n"
+		"  --messages M         messages to publish (50)\n"
+		"  --pub-template S     payload; %%T stamp, %%N seq, %%P padding\n"
+		"                       ({\"n\":%%N,\"body\":\"t=%%T\",\"pad\":\"%%P\"})\n"
+		"  --pub-size B         pad the payload to B bytes (0)\n"
+		"  --server-pid PID     report CPU and RSS of this server (repeatable)\n"
+		"  --quiet              no progress lines\n");
 }
 
 static const char *proto_name[] = { "hub", "mqtt", "nats", "ws" };
@@ -87,11 +87,13 @@ static void parse_opts(int argc, char **argv, struct sbload_opts *o)
 		{ "drain", 1, 0, O_DRAIN }, { "ping-interval", 1, 0, O_PING },
 		{ "cookie", 1, 0, O_COOKIE }, { "cookie-file", 1, 0, O_COOKIEFILE },
 		{ "origin", 1, 0, O_ORIGIN }, { "subprotocol", 1, 0, O_SUBPROTO },
-		{ "header", 1, 0, O_HEADER }, { "hello", 1, 0, O_HELLO }, { "topic", 1, 0, O_TOPIC },
+		{ "header", 1, 0, O_HEADER }, { "hello", 1, 0, O_HELLO },
+		{ "topic", 1, 0, O_TOPIC },
 		{ "stamp-marker", 1, 0, O_SMARK }, { "count-marker", 1, 0, O_CMARK },
 		{ "pub-rate", 1, 0, O_PRATE }, { "messages", 1, 0, O_MSGS },
 		{ "pub-template", 1, 0, O_PTPL }, { "pub-size", 1, 0, O_PSIZE },
-		{ "server-pid", 1, 0, O_SPID }, { "quiet", 0, 0, O_QUIET }, { "help", 0, 0, O_HELP },
+		{ "server-pid", 1, 0, O_SPID }, { "quiet", 0, 0, O_QUIET },
+		{ "help", 0, 0, O_HELP },
 		{ 0, 0, 0, 0 }
 	};
 	const char *url = NULL, *cookie_file = NULL, *cmark = NULL, *subp = NULL;
@@ -122,7 +124,8 @@ static void parse_opts(int argc, char **argv, struct sbload_opts *o)
 			break;
 		case O_URL: url = optarg; break;
 		case O_CONNS:
-			if (bench_parse_long(optarg, 0, SBLOAD_MAX_PER_PROC * (long)SBLOAD_MAX_PROCS,
+			if (bench_parse_long(optarg, 0,
+					     SBLOAD_MAX_PER_PROC * (long)SBLOAD_MAX_PROCS,
 					     &o->conns) < 0)
 				die("bad --conns", optarg);
 			break;
@@ -229,7 +232,9 @@ static void parse_opts(int argc, char **argv, struct sbload_opts *o)
 	else if (o->proto == PROTO_HUB)
 		strcpy(o->count_marker, "\"type\":\"event\"");
 	if (!o->procs)
-		o->procs = o->conns ? (o->conns + SBLOAD_MAX_PER_PROC - 1) / SBLOAD_MAX_PER_PROC : 1;
+		o->procs = (o->conns + SBLOAD_MAX_PER_PROC - 1) / SBLOAD_MAX_PER_PROC;
+	if (!o->procs)
+		o->procs = 1;
 	if (o->conns > o->procs * SBLOAD_MAX_PER_PROC)
 		die("too many connections per worker (19000 each): raise --procs", NULL);
 	if (((o->src_base + (uint32_t)o->procs) >> 24) != 127)
@@ -247,8 +252,10 @@ static void sum_slot(struct sbload_slot *t, const struct sbload_slot *s)
 	size_t i, n = offsetof(struct sbload_slot, lat) / sizeof(uint64_t);
 
 	for (i = 0; i < n; i++) {
+		/* "last" and time fields take the maximum; counters add up */
 		if (&b[i] == &t->last_close_code || &b[i] == &t->last_http_status ||
-		    &b[i] == &t->last_rx_ns || &b[i] == &t->pub_last_ns || &b[i] == &t->setup_done) {
+		    &b[i] == &t->last_rx_ns || &b[i] == &t->pub_last_ns ||
+		    &b[i] == &t->setup_done) {
 			if (a[i] > b[i])
 				b[i] = a[i];
 		} else {

@@ -61,7 +61,7 @@ struct sbload_opts {
 struct sbload_slot {
 	uint64_t opened;		/* connect() calls made */
 	uint64_t open;			/* WebSocket established and not closed */
-	uint64_t ready;			/* protocol setup done (welcome / CONNACK / SUBACK / PONG) */
+	uint64_t ready;			/* setup done (welcome / CONNACK / SUBACK / PONG) */
 	uint64_t fail_connect;		/* TCP connect error */
 	uint64_t fail_http;		/* handshake answered with a status other than 101 */
 	uint64_t fail_accept;		/* wrong or missing Sec-WebSocket-Accept */

@@ -420,7 +420,9 @@ static size_t expand(const struct sbload_opts *o, char *out, size_t cap, uint64_
 		} else if (s[i] == '%' && s[i + 1] == 'P') {
 			i++;
 		} else {
-			fixed += (s[i] == '%' && s[i + 1] == '%') ? (i++, 1) : 1;
+			if (s[i] == '%' && s[i + 1] == '%')
+				i++;
+			fixed++;
 		}
 	}
 	if (o->pub_size > 0 && (size_t)o->pub_size > fixed)

@@ -614,7 +614,8 @@ void sbload_worker(const struct sbload_opts *o, struct sbload_shared *sh, int pr
 		}
 		/* periodic pings: each open connection once per interval, spread over ticks */
 		if (o->ping_interval > 0 && role == ROLE_SUB) {
-			uint64_t per = (uint64_t)((double)nconns * (TICK_NS / 1e9) / o->ping_interval) + 1;
+			uint64_t per = (uint64_t)((double)nconns * (TICK_NS / 1e9) /
+						  o->ping_interval) + 1;
 
 			for (uint64_t j = 0; j < per && nconns; j++) {
 				struct sbload_conn *c = &x->conns[ping_cursor++ % (uint64_t)nconns];

@@ -100,11 +100,11 @@ static void die(const char *msg, const char *arg)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: sbwebhook --url http://127.0.0.1:PORT/webhooks/sms/KEY --token T [options]\n"
+		"usage: sbwebhook --url http://127.0.0.1:PORT/webhooks/sms/KEY [options]\n"
 		"  --url U             target (repeatable); requests go round-robin over targets\n"
 		"  --url-file F        one target per line: URL [TOKEN]\n"
-		"  --token T           auth token for targets without their own (default test_auth_token)\n"
-		"  --public-base B     sign as B + path (the hub's public URL), not the target URL\n"
+		"  --token T           token for targets without their own (test_auth_token)\n"
+		"  --public-base B     sign as B + path (the hub's public URL), not as the URL\n"
 		"  --rate R            requests per second, open loop (default 100)\n"
 		"  --duration S        scheduling time (default 10)\n"
 		"  --conns C           keep-alive connections per endpoint (default 16)\n"
@@ -401,7 +401,8 @@ int main(int argc, char **argv)
 		{ "url", 1, 0, O_URL }, { "url-file", 1, 0, O_URLFILE }, { "token", 1, 0, O_TOKEN },
 		{ "public-base", 1, 0, O_PBASE }, { "rate", 1, 0, O_RATE },
 		{ "duration", 1, 0, O_DUR }, { "conns", 1, 0, O_CONNS }, { "drain", 1, 0, O_DRAIN },
-		{ "timeout", 1, 0, O_TIMEOUT }, { "from-count", 1, 0, O_FROM }, { "to", 1, 0, O_TO },
+		{ "timeout", 1, 0, O_TIMEOUT }, { "from-count", 1, 0, O_FROM },
+		{ "to", 1, 0, O_TO },
 		{ "body-pad", 1, 0, O_PAD }, { "server-pid", 1, 0, O_SPID },
 		{ "quiet", 0, 0, O_QUIET }, { "help", 0, 0, O_HELP }, { 0, 0, 0, 0 }
 	};
@@ -533,7 +534,8 @@ int main(int argc, char **argv)
 	}
 	for (i = 0; i < g.nserver_pids; i++)
 		cpu0[i] = bench_proc_cpu_s(g.server_pids[i]);
-	printf("sbwebhook targets=%d endpoints=%d conns=%d rate=%.0f/s duration=%.1fs (%llu requests)\n",
+	printf("sbwebhook targets=%d endpoints=%d conns=%d rate=%.0f/s duration=%.1fs"
+	       " (%llu requests)\n",
 	       g.nt, g.nep, g.nc, g.rate, g.duration, (unsigned long long)total);
 	fflush(stdout);
 	/* open the connections first, then start the schedule */
@@ -565,7 +567,8 @@ int main(int argc, char **argv)
 				g.err_overflow++;
 				continue;
 			}
-			e->ring[(e->head + e->len) % e->cap] = (struct pending){ t0 + seq * iv, seq };
+			e->ring[(e->head + e->len) % e->cap] =
+				(struct pending){ t0 + seq * iv, seq };
 			e->len++;
 		}
 		dispatch(now);
@@ -624,8 +627,9 @@ int main(int argc, char **argv)
 				}
 		}
 		if (!g.quiet && now >= next_print) {
-			printf("  %5.1fs: scheduled %llu sent %llu answered %llu\n", (now - t0) / 1e9,
-			       (unsigned long long)g.scheduled, (unsigned long long)g.sent,
+			printf("  %5.1fs: scheduled %llu sent %llu answered %llu\n",
+			       (now - t0) / 1e9, (unsigned long long)g.scheduled,
+			       (unsigned long long)g.sent,
 			       (unsigned long long)g.answered);
 			fflush(stdout);
 			next_print += 1000000000ull;
@@ -648,8 +652,8 @@ int main(int argc, char **argv)
 		       (unsigned long long)g.st_codes[5], g.st_other_last ? ", last non-200 " : "");
 		if (g.st_other_last)
 			printf("%llu", (unsigned long long)g.st_other_last);
-		printf("\nerrors: connect %llu, reset %llu, timeout %llu, parse %llu, overflow %llu,"
-		       " unsent %llu, unanswered %llu\n",
+		printf("\nerrors: connect %llu, reset %llu, timeout %llu, parse %llu,"
+		       " overflow %llu, unsent %llu, unanswered %llu\n",
 		       (unsigned long long)g.err_connect, (unsigned long long)g.err_reset,
 		       (unsigned long long)g.err_timeout, (unsigned long long)g.err_parse,
 		       (unsigned long long)g.err_overflow, (unsigned long long)unsent,
@@ -660,7 +664,8 @@ int main(int argc, char **argv)
 		for (i = 0; i < g.nserver_pids; i++) {
 			double cpu = bench_proc_cpu_s(g.server_pids[i]) - cpu0[i];
 
-			printf("server pid %d: cpu %.2f s, %.0f answered per CPU-second, rss %ld KiB\n",
+			printf("server pid %d: cpu %.2f s, %.0f answered per CPU-second,"
+			       " rss %ld KiB\n",
 			       g.server_pids[i], cpu, cpu > 0 ? (double)g.answered / cpu : 0.0,
 			       bench_proc_rss_kib(g.server_pids[i]));
 		}

@@ -162,8 +162,10 @@ static void test_ws_stream_of_frames(void **state)
 		if (ev.kind == BENCH_WS_EV_HEADER)
 			ops[nops++] = ev.opcode;
 		if (ev.kind == BENCH_WS_EV_DATA) {
-			if (ev.opcode == BENCH_WS_TEXT || ev.opcode == BENCH_WS_CONT)
-				memcpy(out + olen, ev.data, ev.len), olen += ev.len;
+			if (ev.opcode == BENCH_WS_TEXT || ev.opcode == BENCH_WS_CONT) {
+				memcpy(out + olen, ev.data, ev.len);
+				olen += ev.len;
+			}
 			ends += ev.end;
 		}
 	}
@@ -349,8 +351,9 @@ static void test_twilio_sms_vector(void **state)
 	memset(sm + 2, '1', 32);
 	memset(mg + 2, '2', 32);
 	memset(ac + 2, '3', 32);
-	bench_twilio_sign("test_auth_token", "https://hub.example.com/webhooks/twilio/sms?tenant=acme",
-			  p, sizeof(p) / sizeof(p[0]), sig);
+	bench_twilio_sign("test_auth_token",
+			  "https://hub.example.com/webhooks/twilio/sms?tenant=acme", p,
+			  sizeof(p) / sizeof(p[0]), sig);
 	assert_string_equal(sig, "eP9h7by6SQlrkzY9qmU6uDdwovE=");
 }
 
