@@ -6,6 +6,7 @@
 
 import http from 'node:http';
 import WebSocket from 'ws';
+import { hubCliOk } from './hub.mjs';
 
 /* ---- cookies ------------------------------------------------------------------------------- */
 
@@ -215,4 +216,56 @@ export function agentSocket(url, opts = {}) {
 			resolve(sock);
 		});
 	});
+}
+
+/* ---- fixtures shared by the integration tests ------------------------------------------------ */
+
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// The password every fixture agent gets (argon2id with SB_PWHASH=min keeps logins fast).
+export const PASSWORD = 'correct horse battery';
+
+/**
+ * A tenant with agents, made with the hubd CLI and logged in over REST.
+ *   agents: [{key, email, role}] (default: an owner and an agent)
+ * Resolves {tenantId, apiKey (when withKey), a: {key: {email, id, role, cookie, csrf, api}}}.
+ */
+export async function makeTenant(hub, name, agents = null, { withKey = false } = {}) {
+	const tag = name.toLowerCase().replace(/[^a-z0-9]+/g, '-');
+	agents ??= [
+		{ key: 'owner', email: `owner@${tag}.test`, role: 'owner' },
+		{ key: 'agent', email: `agent@${tag}.test`, role: 'agent' },
+	];
+	const tenantId = Number(await hubCliOk(null, ['tenant', 'create', '--name', name], { db: hub.dbPath }));
+	const out = { tenantId, a: {} };
+	for (const ag of agents) {
+		const args = ['agent', 'create', '--tenant', String(tenantId), '--email', ag.email, '--role', ag.role];
+		if (ag.name) args.push('--name', ag.name);
+		const id = Number(await hubCliOk(null, args, { db: hub.dbPath, stdin: (ag.password ?? PASSWORD) + '\n' }));
+		const l = await login(hub.url, ag.email, ag.password ?? PASSWORD);
+		out.a[ag.key] = { ...ag, id, cookie: l.cookie, csrf: l.csrf, me: l.me, ...session(hub.url, { cookie: l.cookie, csrf: l.csrf }) };
+	}
+	if (withKey) out.apiKey = await hubCliOk(null, ['apikey', 'create', '--tenant', String(tenantId)], { db: hub.dbPath });
+	return out;
+}
+
+// The tenant's current event seq, as GET /api/v1/events reports it.
+export async function currentSeq(sess) {
+	const r = await sess.api('GET', '/api/v1/events?after=0&limit=1');
+	if (r.status !== 200) throw new Error(`GET /api/v1/events: ${r.status} ${r.text}`);
+	return r.json.seq;
+}
+
+// Runs fn over items with at most `n` in flight; resolves the results in order.
+export async function pool(items, n, fn) {
+	const out = new Array(items.length);
+	let i = 0;
+	await Promise.all(Array.from({ length: Math.min(n, items.length) }, async () => {
+		while (i < items.length) {
+			const k = i++;
+			out[k] = await fn(items[k], k);
+		}
+	}));
+	return out;
 }
