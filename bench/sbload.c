@@ -50,6 +50,9 @@ static void usage(FILE *f)
 		"  --pub-template S     payload; %%T stamp, %%N seq, %%P padding\n"
 		"                       ({\"n\":%%N,\"body\":\"t=%%T\",\"pad\":\"%%P\"})\n"
 		"  --pub-size B         pad the payload to B bytes (0)\n"
+		"  --pub-cmd CMD        publish with CMD (sh -c) instead of a WebSocket; it gets\n"
+		"                       SBLOAD_GO_NS, SBLOAD_INTERVAL_NS, SBLOAD_MESSAGES and\n"
+		"                       must stamp message n with go + n * interval (sbnote)\n"
 		"  --server-pid PID     report CPU and RSS of this server (repeatable)\n"
 		"  --quiet              no progress lines\n");
 }
@@ -78,7 +81,7 @@ static void parse_opts(int argc, char **argv, struct sbload_opts *o)
 	enum { O_PROTO = 256, O_MODE, O_URL, O_CONNS, O_PROCS, O_SRC, O_CRATE, O_INFLIGHT,
 	       O_CTIMEOUT, O_DURATION, O_DRAIN, O_PING, O_COOKIE, O_COOKIEFILE, O_ORIGIN,
 	       O_SUBPROTO, O_HEADER, O_HELLO, O_TOPIC, O_SMARK, O_CMARK, O_PRATE, O_MSGS,
-	       O_PTPL, O_PSIZE, O_SPID, O_QUIET, O_HELP };
+	       O_PTPL, O_PSIZE, O_PCMD, O_SPID, O_QUIET, O_HELP };
 	static const struct option lo[] = {
 		{ "proto", 1, 0, O_PROTO }, { "mode", 1, 0, O_MODE }, { "url", 1, 0, O_URL },
 		{ "conns", 1, 0, O_CONNS }, { "procs", 1, 0, O_PROCS }, { "src", 1, 0, O_SRC },
@@ -92,6 +95,7 @@ static void parse_opts(int argc, char **argv, struct sbload_opts *o)
 		{ "stamp-marker", 1, 0, O_SMARK }, { "count-marker", 1, 0, O_CMARK },
 		{ "pub-rate", 1, 0, O_PRATE }, { "messages", 1, 0, O_MSGS },
 		{ "pub-template", 1, 0, O_PTPL }, { "pub-size", 1, 0, O_PSIZE },
+		{ "pub-cmd", 1, 0, O_PCMD },
 		{ "server-pid", 1, 0, O_SPID }, { "quiet", 0, 0, O_QUIET },
 		{ "help", 0, 0, O_HELP },
 		{ 0, 0, 0, 0 }
@@ -200,6 +204,7 @@ static void parse_opts(int argc, char **argv, struct sbload_opts *o)
 			if (bench_parse_long(optarg, 0, 60000, &o->pub_size) < 0)
 				die("bad --pub-size (0..60000)", optarg);
 			break;
+		case O_PCMD: o->pub_cmd = *optarg ? optarg : NULL; break;
 		case O_SPID:
 			if (o->nserver_pids == 8 || bench_parse_long(optarg, 1, 1 << 22, &v) < 0)
 				die("bad or too many --server-pid", optarg);
@@ -301,6 +306,27 @@ static void sleep_ms(long ms)
 		;
 }
 
+/* Runs --pub-cmd through sh -c with the schedule in its environment; its pid, or -1. */
+static pid_t start_pub_cmd(const struct sbload_opts *o, uint64_t go, uint64_t interval)
+{
+	char v[32];
+	pid_t pid;
+
+	fflush(stdout);
+	pid = fork();
+	if (pid)
+		return pid;
+	snprintf(v, sizeof(v), "%llu", (unsigned long long)go);
+	setenv("SBLOAD_GO_NS", v, 1);
+	snprintf(v, sizeof(v), "%llu", (unsigned long long)interval);
+	setenv("SBLOAD_INTERVAL_NS", v, 1);
+	snprintf(v, sizeof(v), "%ld", o->messages);
+	setenv("SBLOAD_MESSAGES", v, 1);
+	execl("/bin/sh", "sh", "-c", o->pub_cmd, (char *)NULL);
+	fprintf(stderr, "sbload: cannot run --pub-cmd: %s\n", strerror(errno));
+	_exit(127);
+}
+
 int main(int argc, char **argv)
 {
 	struct sbload_opts o;
@@ -313,7 +339,7 @@ int main(int argc, char **argv)
 	double cpu0[8], cpu1[8], cpu2[8];
 	long rss0[8], rss1[8];
 	size_t shsize, nlast = 0;
-	int have_pub;
+	int have_pub, ext_pub;
 	long base, extra;
 
 	parse_opts(argc, argv, &o);
@@ -342,11 +368,19 @@ int main(int argc, char **argv)
 	t_start = bench_now_ns();
 	base = o.conns / nworkers;
 	extra = o.conns % nworkers;
+	ext_pub = have_pub && o.pub_cmd;
+	if (ext_pub) {
+		/* the external publisher starts after setup; its slot has nothing to set up */
+		SLOT_SET(&sh->slot[nworkers], setup_done, 1);
+		pids[nworkers] = 0;
+	}
 	for (i = 0; i < nslots; i++) {
 		int pub = i == nworkers;
 		long n = pub ? 1 : base + (i < extra ? 1 : 0);
 		long g0 = pub ? o.conns : i * base + (i < extra ? i : extra);
 
+		if (pub && ext_pub)
+			continue;
 		pids[i] = fork();
 		if (pids[i] < 0)
 			die("fork failed", strerror(errno));
@@ -380,8 +414,10 @@ int main(int argc, char **argv)
 		cpu1[i] = bench_proc_cpu_s(o.server_pids[i]);
 	}
 	/* go: the publisher starts one interval from now */
-	t_go = bench_now_ns() + 10000000ull;
+	t_go = bench_now_ns() + (ext_pub ? 150000000ull : 10000000ull);
 	__atomic_store_n(&sh->go, t_go, __ATOMIC_RELEASE);
+	if (ext_pub)
+		pids[nworkers] = start_pub_cmd(&o, t_go, sh->interval_ns);
 	{
 		uint64_t pub_end = have_pub ? t_go + (uint64_t)o.messages * sh->interval_ns : 0;
 		uint64_t hold_end = t_go + (uint64_t)(o.duration * 1e9);
@@ -393,6 +429,17 @@ int main(int argc, char **argv)
 			uint64_t sent = have_pub ? __atomic_load_n(&sh->slot[nworkers].pub_sent,
 								   __ATOMIC_RELAXED) : 0;
 
+			if (ext_pub && now >= t_go) {
+				/* an external publisher is charged by its schedule, sent or not */
+				uint64_t due = (now - t_go) / sh->interval_ns + 1;
+
+				if (due > (uint64_t)o.messages)
+					due = (uint64_t)o.messages;
+				SLOT_SET(&sh->slot[nworkers], pub_sent, due);
+				SLOT_SET(&sh->slot[nworkers], pub_last_ns,
+					 t_go + (due - 1) * sh->interval_ns);
+				sent = due;
+			}
 			live_totals(sh, nworkers, &ready, &open_now, &stamps, &all_done);
 			if (!have_pub && now >= hold_end)
 				break;
@@ -425,6 +472,8 @@ int main(int argc, char **argv)
 	for (i = 0; i < nslots; i++) {
 		int st, tries;
 
+		if (pids[i] <= 0)
+			continue;
 		for (tries = 0; tries < 500; tries++) {
 			if (waitpid(pids[i], &st, WNOHANG) == pids[i])
 				break;

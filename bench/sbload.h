@@ -51,6 +51,7 @@ struct sbload_opts {
 	long messages;
 	const char *pub_template;
 	long pub_size;
+	const char *pub_cmd;		/* external publisher run through sh -c, or NULL */
 	int server_pids[8];
 	int nserver_pids;
 	int quiet;

@@ -1,0 +1,137 @@
+# SPDX-License-Identifier: MIT
+# Shared by the hub benchmark scripts (sourced, POSIX sh): tool paths, CPU pinning, a fresh
+# hubd with one tenant, one owner agent, a session, a contact and a conversation, and the
+# statistics helpers. Everything is on loopback and every wait is bounded.
+#
+# Environment: HUBD, SBLOAD, SBNOTE (default: build/release/...), SB_WEB_ROOT (web),
+# BENCH_TMP (a directory for databases and logs; default mktemp -d).
+
+bench_root=$(cd "$(dirname "$0")/.." && pwd)
+HUBD=${HUBD:-$bench_root/build/release/hubd}
+SBLOAD=${SBLOAD:-$bench_root/build/release/bench/sbload}
+SBNOTE=${SBNOTE:-$(dirname "$SBLOAD")/sbnote}
+SB_WEB_ROOT=${SB_WEB_ROOT:-$bench_root/web}
+
+bench_die() { echo "$(basename "$0"): $*" >&2; exit 2; }
+
+bench_need_tools() {
+	[ -x "$HUBD" ] || bench_die "no hubd at $HUBD (cmake --preset release && cmake --build build/release, or set HUBD)"
+	[ -x "$SBLOAD" ] || bench_die "no sbload at $SBLOAD (set SBLOAD)"
+	command -v curl >/dev/null || bench_die "curl is needed"
+}
+
+# Server on CPU 0, load on CPU 1 (DESIGN.md §6), when there are two CPUs and taskset.
+PIN_SRV=""
+PIN_CLI=""
+if command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ]; then
+	PIN_SRV="taskset -c 0"
+	PIN_CLI="taskset -c 1"
+fi
+
+bench_tmp() {
+	if [ -z "${BENCH_TMP:-}" ]; then
+		BENCH_TMP=$(mktemp -d "${TMPDIR:-/tmp}/sb-bench.XXXXXX")
+		BENCH_TMP_OWNED=1
+	fi
+	mkdir -p "$BENCH_TMP"
+}
+
+# A free-looking port base (21000..30990) that differs between concurrent runs.
+bench_port_base() { echo $((21000 + ($$ % 1000) * 10)); }
+
+HUB_PID=""
+# hub_start PORT: a fresh database and hubd on 127.0.0.1:PORT; sets HUB_PID, HUB_URL,
+# HUB_DIR. Waits (at most 15 s) until /metrics answers.
+hub_start() {
+	bench_tmp
+	HUB_PORT=$1
+	HUB_URL=http://127.0.0.1:$HUB_PORT
+	HUB_DIR=$BENCH_TMP/hub-$HUB_PORT-$$
+	rm -rf "$HUB_DIR"
+	mkdir -p "$HUB_DIR"
+	tenant=$("$HUBD" tenant create --name bench --db "$HUB_DIR/db" 2>>"$HUB_DIR/log") ||
+		bench_die "hubd tenant create failed (see $HUB_DIR/log)"
+	echo password123 | "$HUBD" agent create --tenant "$tenant" --email bench@example.com \
+		--role owner --db "$HUB_DIR/db" >/dev/null 2>>"$HUB_DIR/log" ||
+		bench_die "hubd agent create failed (see $HUB_DIR/log)"
+	SB_PWHASH=min $PIN_SRV "$HUBD" serve --listen "127.0.0.1:$HUB_PORT" --db "$HUB_DIR/db" \
+		--public-url "$HUB_URL" --web-root "$SB_WEB_ROOT" >>"$HUB_DIR/log" 2>&1 &
+	HUB_PID=$!
+	i=0
+	while ! curl -sf -o /dev/null "$HUB_URL/metrics"; do
+		i=$((i + 1))
+		if [ $i -gt 150 ] || ! kill -0 "$HUB_PID" 2>/dev/null; then
+			tail -5 "$HUB_DIR/log" >&2
+			bench_die "hubd did not start on $HUB_URL"
+		fi
+		sleep 0.1
+	done
+}
+
+hub_stop() {
+	[ -n "$HUB_PID" ] || return 0
+	kill "$HUB_PID" 2>/dev/null || true
+	i=0
+	while kill -0 "$HUB_PID" 2>/dev/null && [ $i -lt 50 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	kill -9 "$HUB_PID" 2>/dev/null || true
+	wait "$HUB_PID" 2>/dev/null || true
+	HUB_PID=""
+}
+
+# hub_login: sets HUB_COOKIE (the sb_session token) and HUB_CSRF.
+hub_login() {
+	ans=$(curl -s -D "$HUB_DIR/login.h" -H 'Content-Type: application/json' \
+		-d '{"email":"bench@example.com","password":"password123"}' \
+		"$HUB_URL/api/v1/auth/login")
+	HUB_COOKIE=$(sed -n 's/^[Ss]et-[Cc]ookie: *sb_session=\([^;]*\).*/\1/p' "$HUB_DIR/login.h" |
+		tr -d '\r')
+	HUB_CSRF=$(echo "$ans" | sed -n 's/.*"csrf_token":"\([^"]*\)".*/\1/p')
+	[ -n "$HUB_COOKIE" ] && [ -n "$HUB_CSRF" ] || bench_die "login failed: $ans"
+}
+
+# hub_post PATH JSON: the answer's body (session cookie and CSRF token attached).
+hub_post() {
+	curl -s -H 'Content-Type: application/json' -H "X-CSRF-Token: $HUB_CSRF" \
+		-H "Cookie: sb_session=$HUB_COOKIE" -d "$2" "$HUB_URL$1"
+}
+
+# hub_conversation: a contact and a conversation; sets HUB_CONV.
+hub_conversation() {
+	c=$(hub_post /api/v1/contacts '{"name":"bench contact"}' | sed -n 's/^{"id":\([0-9]*\).*/\1/p')
+	[ -n "$c" ] || bench_die "contact creation failed"
+	HUB_CONV=$(hub_post /api/v1/conversations "{\"contact_id\":$c}" |
+		sed -n 's/^{"id":\([0-9]*\).*/\1/p')
+	[ -n "$HUB_CONV" ] || bench_die "conversation creation failed"
+}
+
+hub_ws_connections() {
+	curl -s "$HUB_URL/metrics" | awk '$1 == "sb_ws_connections" { print $2 }'
+}
+
+proc_rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
+
+# stats: numbers on stdin, one a line -> "median min max n" (median of an even count: the
+# mean of the middle two).
+stats() {
+	sort -g | awk '{ v[NR] = $1 } END {
+		if (!NR) { print "nan nan nan 0"; exit }
+		m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+		printf "%.4g %.4g %.4g %d\n", m, v[1], v[NR], NR }'
+}
+
+# sbload_field FILE ROW COLUMN: a figure from sbload's table (ROW latency|to-last|handshake,
+# COLUMN p50|p90|p99|p99.9|max|mean), in ms.
+sbload_field() {
+	awk -v row="$2" -v col="$3" '
+		$1 == "" { next }
+		/\(ms/ { for (i = 1; i <= NF; i++) h[$i] = i + 1; next }
+		$1 == row && (col in h) { print $(h[col]); exit }' "$1"
+}
+
+# sbload_rate FILE: deliveries per server CPU-second.
+sbload_rate() {
+	sed -n 's/.*, \([0-9]*\) deliveries per CPU-second.*/\1/p' "$1" | head -1
+}
