@@ -243,6 +243,11 @@ void sb_api_route(struct sb_req *r)
 		get_metrics(r);
 		return;
 	}
+	if (n >= 1 && !strcmp(seg[0], "sandbox")) {
+		set_route(r, "/sandbox");
+		sb_sandbox_route(r, seg + 1, n - 1);
+		return;
+	}
 	if (n >= 1 && !strcmp(seg[0], "webhooks")) {
 		set_route(r, "/webhooks");
 		sb_webhook_route(r, seg + 1, n - 1);

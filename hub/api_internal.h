@@ -42,5 +42,6 @@ bool api__extra_route(struct sb_req *r, const char **s, int n);
 bool sb_hub_ready(void);
 void sb_hub_snooze_kick(void);
 void sb_webhook_route(struct sb_req *r, const char **s, int n);
+void sb_sandbox_route(struct sb_req *r, const char **s, int n);
 
 #endif

@@ -175,6 +175,11 @@ extern bool (*sb_ws_send_hook)(struct ws_pss *p, const struct sb_json *msg,
 void sb_ws_reply(struct ws_pss *p, const char *frame, size_t len);
 int64_t sb_ws_tenant(const struct ws_pss *p);
 int64_t sb_ws_agent(const struct ws_pss *p);
+/* Channels (channels.c): bridges, the outbox, the sandbox. */
+int sb_channels_start(void);
+void sb_channels_stop(void);
+int sb_channels_demo(int64_t tenant);
+void sb_channels_ws_gone(struct ws_pss *p);
 /* True once SIGTERM/SIGINT started the drain. */
 bool sb_hub_draining(void);
 

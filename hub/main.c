@@ -178,38 +178,6 @@ void sb_hub_snooze_kick(void)
 		snooze_schedule(h, sb_store_conv_next_snooze(h->store));
 }
 
-/* ---- webhooks and extra routes, filled in by the channels module ---- */
-
-__attribute__((weak)) void sb_webhook_route(struct sb_req *r, const char **s, int n)
-{
-	(void)s;
-	(void)n;
-	sb_http_error(r, 404, "not_found", "no such webhook");
-}
-
-__attribute__((weak)) bool api__extra_route(struct sb_req *r, const char **s, int n)
-{
-	(void)r;
-	(void)s;
-	(void)n;
-	return false;
-}
-
-__attribute__((weak)) int sb_channels_start(void)
-{
-	return 0;
-}
-
-__attribute__((weak)) void sb_channels_stop(void)
-{
-}
-
-__attribute__((weak)) int sb_channels_demo(int64_t tenant)
-{
-	(void)tenant;
-	return 0;
-}
-
 /* ---- logging from lws ---- */
 
 static void lws_emit(int level, const char *line)
@@ -241,12 +209,13 @@ static const struct lws_http_mount mount_static = {
 	.def = "index.html",
 };
 
-static struct lws_http_mount mounts[6];
+static struct lws_http_mount mounts[7];
 
 static void build_mounts(const struct sb_config *cfg)
 {
-	static const char *const dyn[] = { "/api", "/webhooks", "/healthz", "/readyz", "/metrics" };
-	for (int i = 0; i < 5; i++) {
+	static const char *const dyn[] = { "/api", "/webhooks", "/sandbox", "/healthz", "/readyz",
+					   "/metrics" };
+	for (int i = 0; i < 6; i++) {
 		memset(&mounts[i], 0, sizeof mounts[i]);
 		mounts[i].mountpoint = dyn[i];
 		mounts[i].mountpoint_len = (unsigned char)strlen(dyn[i]);
@@ -254,9 +223,9 @@ static void build_mounts(const struct sb_config *cfg)
 		mounts[i].origin_protocol = LWSMPRO_CALLBACK;
 		mounts[i].mount_next = &mounts[i + 1];
 	}
-	mounts[5] = mount_static;
-	mounts[5].origin = cfg->web_root;
-	mounts[5].mount_next = NULL;
+	mounts[6] = mount_static;
+	mounts[6].origin = cfg->web_root;
+	mounts[6].mount_next = NULL;
 }
 
 static int demo_setup(struct sb_hub *h);

@@ -38,7 +38,11 @@ struct sb_str {
 	size_t len;
 };
 #define SB_STR(lit) ((struct sb_str){ (lit), sizeof(lit) - 1 })
-#define SB_STRZ(z) ((struct sb_str){ (z), (z) ? strlen(z) : 0 })
+static inline struct sb_str sb_strz_(const char *z)
+{
+	return (struct sb_str){ z, z ? strlen(z) : 0 };
+}
+#define SB_STRZ(z) sb_strz_(z)
 bool sb_str_eq(struct sb_str a, struct sb_str b);
 bool sb_str_eqz(struct sb_str a, const char *z);
 bool sb_str_caseeqz(struct sb_str a, const char *z);

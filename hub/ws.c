@@ -616,6 +616,7 @@ static void detach(struct ws_pss *p)
 		p->h->pss = NULL;
 		p->h = NULL;
 	}
+	sb_channels_ws_gone(p);
 	tenant_maybe_free(t);
 }
 

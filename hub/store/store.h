@@ -193,6 +193,130 @@ int sb_tx_canned_update(struct sb_tx *tx, int64_t tenant, int64_t id, const char
 			const char *title, const char *body, struct sb_buf *json);
 int sb_tx_canned_delete(struct sb_tx *tx, int64_t tenant, int64_t id);
 
+/* ---- channels (store_chan.c) ---- */
+
+struct sb_channel_row {
+	int64_t id, tenant;
+	char kind[16];
+	char name[128];
+	char sender[64];
+	char key[64];
+	unsigned char config[2048]; /* sealed credentials (see hub/channels.c) */
+	size_t config_len;
+	char api_base[256];
+	bool sandbox, active;
+	int max_inflight;
+	int64_t updated_at;
+};
+
+/* By the unguessable webhook key (the key is the credential that names the tenant). */
+int sb_store_channel_by_key(struct sb_store *st, const char *key, struct sb_channel_row *out);
+int sb_store_channel_get(struct sb_store *st, int64_t tenant, int64_t id,
+			 struct sb_channel_row *out);
+/* The tenant's first active channel of kind, for conversations with no channel yet. */
+int sb_store_channel_default(struct sb_store *st, int64_t tenant, const char *kind,
+			     struct sb_channel_row *out);
+/* JSON list/one; webhook URLs are built from public_url and the key. */
+int sb_store_channels_json(struct sb_store *st, int64_t tenant, const char *public_url,
+			   int64_t only_id, struct sb_buf *json);
+int sb_tx_channel_create(struct sb_tx *tx, int64_t tenant, const struct sb_channel_row *c,
+			 int64_t *id_out);
+/* Fields: name/sender/api_base NULL = unchanged; config_len 0 = unchanged; sandbox/active
+ * < 0 = unchanged. */
+int sb_tx_channel_update(struct sb_tx *tx, int64_t tenant, int64_t id, const char *name,
+			 const char *sender, const unsigned char *config, size_t config_len,
+			 const char *api_base, int sandbox, int active);
+/* Health: ok_send / inbound stamp the time; error (may be NULL) records the last error. */
+int sb_tx_channel_health(struct sb_tx *tx, int64_t tenant, int64_t id, bool ok_send, bool inbound,
+			 const char *error);
+
+/* ---- inbound ---- */
+
+struct sb_inbound_msg {
+	int64_t channel;
+	const char *kind;        /* identity kind: "phone" */
+	const char *provider_id; /* dedupe key with the channel */
+	const char *from, *to, *body;
+	const char *media_json;  /* JSON array or NULL */
+	bool unified;            /* one thread per person across the tenant's channels */
+};
+/* One customer message: dedupe, contact and identity, conversation (reopened), message,
+ * events. Returns 0, 1 when it is a duplicate (nothing written), or an sb_err. */
+int sb_tx_inbound_message(struct sb_tx *tx, int64_t tenant, const struct sb_inbound_msg *m,
+			  int64_t *msg_out);
+int sb_tx_optout_set(struct sb_tx *tx, int64_t tenant, const char *sender, const char *customer,
+		     bool opted_out);
+/* 1 when customer opted out of sender, 0 otherwise. */
+int sb_store_optout_get(struct sb_store *st, int64_t tenant, const char *sender,
+			const char *customer);
+/* Rank of a message status for monotonic updates (pending 0 ... read 6; unknown -1). */
+int sb_status_rank(const char *status);
+/* A provider status for our message (by provider id, or by outbox id when the provider's id
+ * was never learnt). Applies only if it ranks higher; settles a reconciling outbox row. */
+int sb_tx_status_update(struct sb_tx *tx, int64_t tenant, int64_t channel, const char *provider_id,
+			int64_t outbox_id, const char *status, const char *code,
+			const char *reason);
+
+/* The conversation's channel (0 when none yet) and the contact's phone. */
+int sb_store_conv_target(struct sb_store *st, int64_t tenant, int64_t conv, int64_t *channel,
+			 char *to, size_t tolen);
+
+/* ---- outbound and the outbox ---- */
+
+enum sb_outbox_state {
+	SB_OB_PENDING = 0,
+	SB_OB_SENDING = 1,   /* a request may be on the wire */
+	SB_OB_RETRY = 2,
+	SB_OB_RECONCILE = 3, /* outcome unknown: settled by a status callback or a lookup */
+	SB_OB_DONE = 4,
+	SB_OB_FAILED = 5,
+};
+
+struct sb_send_in {
+	int64_t conv, channel, agent;
+	const char *to, *body, *client_id;
+	int segments;
+};
+/* Message (pending) + outbox row + event, one transaction. 1 when client_id existed. */
+int sb_tx_message_send(struct sb_tx *tx, int64_t tenant, const struct sb_send_in *in,
+		       int64_t *msg_out, struct sb_buf *json);
+/* An agent's retry of a failed outbound message: a new outbox row, status pending. */
+int sb_tx_message_retry(struct sb_tx *tx, int64_t tenant, int64_t msg, struct sb_buf *json);
+
+struct sb_outbox_row {
+	int64_t id, tenant, message, channel;
+	int state, attempts;
+	int64_t next_at, created_at;
+	char to[64];
+	char provider_id[64];
+	char *body; /* heap; sb_outbox_row_free */
+};
+void sb_outbox_row_free(struct sb_outbox_row *r);
+/* Due rows (pending/retry/reconcile with next_at <= now), oldest first. fn takes ownership
+ * of the row's heap parts. Returns the count. */
+int sb_store_outbox_due(struct sb_store *st, int64_t now, int limit,
+			void (*fn)(void *ud, struct sb_outbox_row *row), void *ud);
+int64_t sb_store_outbox_next_at(struct sb_store *st);
+/* pending/retry -> sending (attempts + 1); SB_ECONFLICT when the row moved on. */
+int sb_tx_outbox_mark_sending(struct sb_tx *tx, int64_t tenant, int64_t id);
+/* The outcome of a send or lookup. state is the outbox row's next state; status/code/reason
+ * go to the message (status NULL: unchanged); provider_id (may be NULL) is recorded. */
+int sb_tx_outbox_settle(struct sb_tx *tx, int64_t tenant, int64_t id, int state, int64_t next_at,
+			const char *provider_id, const char *status, const char *code,
+			const char *reason);
+/* At start: rows left in SENDING by a crash become RECONCILE (never resent blindly). */
+int sb_tx_outbox_recover(struct sb_tx *tx, int64_t now);
+
+/* ---- sandbox provider ---- */
+
+int sb_tx_sandbox_record(struct sb_tx *tx, int64_t tenant, int64_t channel, const char *sid,
+			 int direction, const char *customer, const char *body, const char *status,
+			 const char *error_code, const char *status_callback);
+int sb_tx_sandbox_status(struct sb_tx *tx, const char *sid, const char *status);
+int sb_store_sandbox_json(struct sb_store *st, int64_t tenant, int64_t channel,
+			  const char *customer, struct sb_buf *json);
+int sb_store_sandbox_get(struct sb_store *st, const char *sid, struct sb_buf *json);
+
 /* ---- the event log ---- */
 
 int64_t sb_store_tenant_seq(struct sb_store *st, int64_t tenant);

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT
+ * channels.h: the bridge host as the rest of hubd sees it: channels at run time (bridge,
+ * decrypted per-channel state), the outbox dispatcher and the sandbox provider.
+ */
+#ifndef SB_CHANNELS_H
+#define SB_CHANNELS_H
+
+#include "hub.h"
+#include "../bridges/bridge.h"
+
+/* A channel ready to use. Lifetime: cached by id; replaced when the row's updated_at moves;
+ * callers use it within one service-thread turn and keep no pointer. */
+struct chan_rt {
+	struct chan_rt *next;
+	struct sb_channel_row row;
+	const struct sb_bridge *bridge;
+	void *priv;
+	int inflight;
+	char account[64];   /* sandbox: the simulated account's sid and token */
+	char token[80];
+};
+
+extern const struct sb_host sb_bridge_host;
+
+/* The hub's event sink for one webhook (bridges see it as opaque). */
+#define SB_HUB_MAX_EVENTS 64
+struct sb_bridge_events {
+	struct sb_bridge_event ev[SB_HUB_MAX_EVENTS];
+	size_t n;
+};
+
+struct chan_rt *sb_chan_get(int64_t tenant, int64_t id);
+struct chan_rt *sb_chan_by_key(const char *key);
+/* The base URL the hub uses to reach itself (sandbox API, simulator posts). */
+const char *sb_chan_self_url(void);
+void sb_chan_ctx(struct chan_rt *c, struct sb_arena *a, struct sb_bridge_ctx *ctx);
+
+/* outbox.c */
+void sb_outbox_kick(void);
+int sb_outbox_start(void);
+void sb_outbox_stop(void);
+
+/* sandbox.c */
+void sb_sandbox_route(struct sb_req *r, const char **s, int n);
+void sb_sandbox_simulate(struct sb_req *r, struct chan_rt *c);
+
+#endif

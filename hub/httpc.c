@@ -1,0 +1,229 @@
+/* SPDX-License-Identifier: MIT
+ * httpc.c: outbound HTTP for the hub (provider sends, lookups, the sandbox's callbacks), on
+ * one thread that owns a libcurl multi handle: keep-alive connections reused per host, at
+ * most HTTPC_MAX_HOST_CONNS per host, connect and total timeouts, no redirects. Results go
+ * back to the service thread through the loop mailbox; nothing here touches lws or sqlite.
+ */
+#include "hub.h"
+#include "httpc.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+#define HTTPC_MAX_HOST_CONNS 64
+#define HTTPC_BODY_MAX (256 * 1024)
+
+struct sb_httpc_job {
+	struct sb_httpc_job *next;
+	CURL *easy;
+	struct curl_slist *hdrs;
+	char *url, *body;
+	size_t body_len;
+	struct sb_buf resp;
+	struct sb_httpc_res res;
+	void (*done)(void *arg, const struct sb_httpc_res *res);
+	void *arg;
+};
+
+static struct {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	CURLM *multi;
+	struct sb_httpc_job *queue;
+	bool stop, started;
+	int active;
+	long connect_ms, total_ms;
+} hc = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+static size_t on_body(char *p, size_t sz, size_t n, void *ud)
+{
+	struct sb_httpc_job *j = ud;
+	size_t len = sz * n;
+	if (j->resp.len + len > HTTPC_BODY_MAX)
+		return 0; /* too big: the transfer fails, the result is ambiguous */
+	sb_buf_add(&j->resp, p, len);
+	return len;
+}
+
+static size_t on_header(char *p, size_t sz, size_t n, void *ud)
+{
+	struct sb_httpc_job *j = ud;
+	size_t len = sz * n;
+	if (len > 12 && !strncasecmp(p, "retry-after:", 12)) {
+		size_t v = 12;
+		while (v < len && (p[v] == ' ' || p[v] == '\t'))
+			v++;
+		size_t e = len;
+		while (e > v && (p[e - 1] == '\r' || p[e - 1] == '\n' || p[e - 1] == ' '))
+			e--;
+		snprintf(j->res.retry_after, sizeof j->res.retry_after, "%.*s", (int)(e - v), p + v);
+	}
+	return len;
+}
+
+static void job_free(struct sb_httpc_job *j)
+{
+	if (j->easy)
+		curl_easy_cleanup(j->easy);
+	curl_slist_free_all(j->hdrs);
+	free(j->url);
+	free(j->body);
+	sb_buf_free(&j->resp);
+	free(j);
+}
+
+static void deliver(void *arg)
+{
+	struct sb_httpc_job *j = arg;
+	j->res.body = sb_buf_data(&j->resp);
+	j->res.body_len = j->resp.len;
+	j->done(j->arg, &j->res);
+	job_free(j);
+}
+
+static void finish(CURLMsg *m)
+{
+	struct sb_httpc_job *j;
+	curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&j);
+	curl_multi_remove_handle(hc.multi, m->easy_handle);
+	hc.active--;
+	CURLcode cc = m->data.result;
+	long status = 0, req_size = 0;
+	curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_getinfo(j->easy, CURLINFO_REQUEST_SIZE, &req_size);
+	j->res.curl_code = (int)cc;
+	j->res.status = cc == CURLE_OK ? (int)status : 0;
+	/* did any byte of the request leave? if not, the provider cannot have acted on it */
+	j->res.sent = req_size > 0 && cc != CURLE_COULDNT_CONNECT &&
+		      cc != CURLE_COULDNT_RESOLVE_HOST && cc != CURLE_COULDNT_RESOLVE_PROXY;
+	if (cc != CURLE_OK)
+		snprintf(j->res.error, sizeof j->res.error, "%s", curl_easy_strerror(cc));
+	sb_loop_post(deliver, j);
+}
+
+static void *httpc_main(void *unused)
+{
+	(void)unused;
+	for (;;) {
+		pthread_mutex_lock(&hc.mu);
+		struct sb_httpc_job *q = hc.queue;
+		hc.queue = NULL;
+		bool stop = hc.stop;
+		pthread_mutex_unlock(&hc.mu);
+		if (stop)
+			break;
+		/* jobs were pushed newest first: add them oldest first */
+		struct sb_httpc_job *rev = NULL;
+		while (q) {
+			struct sb_httpc_job *n = q->next;
+			q->next = rev;
+			rev = q;
+			q = n;
+		}
+		for (; rev; rev = rev->next) {
+			curl_multi_add_handle(hc.multi, rev->easy);
+			hc.active++;
+		}
+		int running;
+		curl_multi_perform(hc.multi, &running);
+		CURLMsg *m;
+		int left;
+		while ((m = curl_multi_info_read(hc.multi, &left)))
+			if (m->msg == CURLMSG_DONE)
+				finish(m);
+		curl_multi_poll(hc.multi, NULL, 0, 200, NULL);
+	}
+	return NULL;
+}
+
+int sb_httpc_init(long connect_ms, long total_ms)
+{
+	if (curl_global_init(CURL_GLOBAL_DEFAULT))
+		return SB_ENOMEM;
+	hc.multi = curl_multi_init();
+	curl_multi_setopt(hc.multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)HTTPC_MAX_HOST_CONNS);
+	curl_multi_setopt(hc.multi, CURLMOPT_MAXCONNECTS, (long)HTTPC_MAX_HOST_CONNS * 4);
+	hc.connect_ms = connect_ms;
+	hc.total_ms = total_ms;
+	hc.stop = false;
+	if (pthread_create(&hc.thread, NULL, httpc_main, NULL))
+		return SB_ENOMEM;
+	hc.started = true;
+	return 0;
+}
+
+void sb_httpc_fini(void)
+{
+	if (!hc.started)
+		return;
+	pthread_mutex_lock(&hc.mu);
+	hc.stop = true;
+	pthread_mutex_unlock(&hc.mu);
+	curl_multi_wakeup(hc.multi);
+	pthread_join(hc.thread, NULL);
+	hc.started = false;
+	/* abandon what is in flight: the outbox keeps those rows SENDING, so the next start
+	 * reconciles them instead of resending */
+	pthread_mutex_lock(&hc.mu);
+	struct sb_httpc_job *q = hc.queue;
+	hc.queue = NULL;
+	pthread_mutex_unlock(&hc.mu);
+	while (q) {
+		struct sb_httpc_job *n = q->next;
+		job_free(q);
+		q = n;
+	}
+	curl_multi_cleanup(hc.multi);
+	hc.multi = NULL;
+	curl_global_cleanup();
+}
+
+int sb_httpc_submit(const char *method, const char *url, const char *const *headers,
+		    size_t n_headers, const char *body, size_t body_len, long timeout_ms,
+		    void (*done)(void *arg, const struct sb_httpc_res *res), void *arg)
+{
+	if (!hc.started)
+		return SB_EBUSY;
+	struct sb_httpc_job *j = sb_calloc(1, sizeof *j);
+	j->url = sb_strdup(url);
+	j->done = done;
+	j->arg = arg;
+	sb_buf_init(&j->resp, 0);
+	j->easy = curl_easy_init();
+	CURL *e = j->easy;
+	curl_easy_setopt(e, CURLOPT_URL, j->url);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, j);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, j);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, j);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, hc.connect_ms);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? timeout_ms : hc.total_ms);
+	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "switchboard-hubd/1");
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	for (size_t i = 0; i < n_headers; i++)
+		j->hdrs = curl_slist_append(j->hdrs, headers[i]);
+	j->hdrs = curl_slist_append(j->hdrs, "Expect:");
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, j->hdrs);
+	if (!strcmp(method, "POST")) {
+		j->body = sb_strndup(body ? body : "", body_len);
+		j->body_len = body_len;
+		curl_easy_setopt(e, CURLOPT_POST, 1L);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, j->body);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)body_len);
+	} else if (strcmp(method, "GET")) {
+		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+	}
+	pthread_mutex_lock(&hc.mu);
+	j->next = hc.queue;
+	hc.queue = j;
+	pthread_mutex_unlock(&hc.mu);
+	curl_multi_wakeup(hc.multi);
+	return 0;
+}

@@ -1,0 +1,409 @@
+/* SPDX-License-Identifier: MIT
+ * outbox.c: the dispatcher. A due outbox row is first marked SENDING in a commit, and only
+ * then does its request leave (through httpc), so a crash at any point leaves either a row
+ * that was never sent (PENDING/RETRY: sent later) or one that may have been (SENDING:
+ * reconciled at the next start, never resent blindly). The bridge classifies each answer:
+ * ACCEPTED settles it; RETRY backs off with full jitter (honouring Retry-After) until the
+ * maximum age; PERMANENT fails the message with the provider's code and a plain reason;
+ * AMBIGUOUS waits for the status callback (our outbox id rides its URL) or a lookup.
+ * Runs on the service thread; per-channel concurrency is capped by channel.max_inflight.
+ */
+#include "channels.h"
+#include "httpc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#define SCAN_LIMIT 512
+#define BACKOFF_BASE_MS 1000
+#define BACKOFF_CAP_MS 60000
+
+const char *sb_bridge_status_name(enum sb_bridge_status s);
+
+static struct {
+	lws_sorted_usec_list_t sul;
+	bool running, stopping, scan_again;
+	int64_t max_age_ms, reconcile_ms;
+	/* ids in flight on this process, so a row is never picked twice */
+	int64_t *inflight;
+	size_t n_inflight, cap_inflight;
+	struct sb_wjob recover_job;
+} ob;
+
+struct send_op {
+	struct sb_wjob job;
+	struct sb_outbox_row *row;
+	bool lookup;
+	/* the result, for the settle job */
+	int state;
+	int64_t next_at;
+	char provider_id[64], status[16], code[32], reason[200];
+	bool opt_out;
+	char sender[64];
+};
+
+static void tick_sul_cb(lws_sorted_usec_list_t *sul);
+
+static bool inflight_has(int64_t id)
+{
+	for (size_t i = 0; i < ob.n_inflight; i++)
+		if (ob.inflight[i] == id)
+			return true;
+	return false;
+}
+
+static void inflight_add(int64_t id)
+{
+	if (ob.n_inflight == ob.cap_inflight) {
+		ob.cap_inflight = ob.cap_inflight ? ob.cap_inflight * 2 : 64;
+		ob.inflight = sb_realloc(ob.inflight, ob.cap_inflight * sizeof *ob.inflight);
+	}
+	ob.inflight[ob.n_inflight++] = id;
+}
+
+static void inflight_del(int64_t id)
+{
+	for (size_t i = 0; i < ob.n_inflight; i++)
+		if (ob.inflight[i] == id) {
+			ob.inflight[i] = ob.inflight[--ob.n_inflight];
+			return;
+		}
+}
+
+static void schedule(int64_t at_ms)
+{
+	if (ob.stopping || !sb_hub_lws())
+		return;
+	int64_t wait = at_ms - sb_wall_ms();
+	if (wait < 0)
+		wait = 0;
+	lws_sul_schedule(sb_hub_lws(), 0, &ob.sul, tick_sul_cb, (lws_usec_t)wait * 1000 + 100);
+}
+
+void sb_outbox_kick(void)
+{
+	if (ob.running)
+		ob.scan_again = true;
+	else
+		schedule(0);
+}
+
+static void op_free(struct send_op *op)
+{
+	sb_outbox_row_free(op->row);
+	free(op);
+}
+
+static int64_t backoff_ms(int attempts)
+{
+	int64_t cap = BACKOFF_BASE_MS;
+	for (int i = 1; i < attempts && cap < BACKOFF_CAP_MS; i++)
+		cap *= 2;
+	if (cap > BACKOFF_CAP_MS)
+		cap = BACKOFF_CAP_MS;
+	uint32_t r;
+	sb_random(&r, sizeof r);
+	return (int64_t)(r % (uint32_t)cap); /* full jitter */
+}
+
+/* ---- settle ---- */
+
+static int settle_run(struct sb_tx *tx, void *arg)
+{
+	struct send_op *op = arg;
+	int rc = sb_tx_outbox_settle(tx, op->row->tenant, op->row->id, op->state, op->next_at,
+				     op->provider_id[0] ? op->provider_id : NULL,
+				     op->status[0] ? op->status : NULL, op->code[0] ? op->code : NULL,
+				     op->reason[0] ? op->reason : NULL);
+	if (!rc && op->opt_out)
+		rc = sb_tx_optout_set(tx, op->row->tenant, op->sender, op->row->to, true);
+	return rc;
+}
+
+static void settle_done(void *arg, int rc)
+{
+	struct send_op *op = arg;
+	if (rc)
+		sb_log(SB_LOG_ERR, "msg=outbox_settle_failed tenant=%lld outbox=%lld err=\"%s\"",
+		       (long long)op->row->tenant, (long long)op->row->id, sb_err_str(rc));
+	inflight_del(op->row->id);
+	op_free(op);
+	sb_outbox_kick();
+}
+
+static void settle(struct send_op *op)
+{
+	op->job.run = settle_run;
+	op->job.done = settle_done;
+	op->job.arg = op;
+	sb_store_submit(sb_hub_store(), &op->job);
+}
+
+/* ---- the provider's answer ---- */
+
+static void classify(struct send_op *op, const struct sb_httpc_res *res)
+{
+	struct chan_rt *c = sb_chan_get(op->row->tenant, op->row->channel);
+	if (c)
+		c->inflight--;
+	int64_t now = sb_wall_ms();
+	struct sb_send_result sr = { 0 };
+	sr.retry_after_ms = -1;
+	struct sb_arena a = { 0 };
+	if (!c) {
+		sr.outcome = SB_SEND_AMBIGUOUS;
+	} else if (!res->status) {
+		/* a transport failure: before the request left it is safe to resend */
+		sr.outcome = res->sent ? SB_SEND_AMBIGUOUS : SB_SEND_RETRY;
+		snprintf(op->reason, sizeof op->reason, "%s", res->error);
+	} else {
+		struct sb_http_header h[1];
+		size_t nh = 0;
+		if (res->retry_after[0])
+			h[nh++] = (struct sb_http_header){ SB_STR("Retry-After"),
+							   SB_STRZ(res->retry_after) };
+		struct sb_http_resp resp = { res->status, h, nh, { res->body, res->body_len } };
+		struct sb_bridge_ctx ctx;
+		sb_chan_ctx(c, &a, &ctx);
+		if (op->lookup)
+			c->bridge->lookup_parse(&ctx, &resp, &sr);
+		else
+			c->bridge->send_parse(&ctx, &resp, &sr);
+	}
+	switch (sr.outcome) {
+	case SB_SEND_ACCEPTED: {
+		op->state = SB_OB_DONE;
+		snprintf(op->provider_id, sizeof op->provider_id, "%.*s", (int)sr.provider_id.len,
+			 sr.provider_id.p);
+		const char *st = sb_bridge_status_name(sr.status);
+		snprintf(op->status, sizeof op->status, "%s", st ? st : "queued");
+		op->reason[0] = '\0';
+		break;
+	}
+	case SB_SEND_RETRY: {
+		int64_t wait = backoff_ms(op->row->attempts);
+		if (sr.retry_after_ms > wait)
+			wait = sr.retry_after_ms;
+		if (now + wait - op->row->created_at > ob.max_age_ms) {
+			op->state = SB_OB_FAILED;
+			snprintf(op->status, sizeof op->status, "failed");
+			snprintf(op->code, sizeof op->code, "%.*s",
+				 (int)(sr.code.len ? sr.code.len : 7), sr.code.len ? sr.code.p : "expired");
+			snprintf(op->reason, sizeof op->reason,
+				 "The provider kept refusing for now; gave up after %d attempts. "
+				 "Retry when it recovers.",
+				 op->row->attempts);
+		} else {
+			op->state = SB_OB_RETRY;
+			op->next_at = now + wait;
+		}
+		break;
+	}
+	case SB_SEND_PERMANENT:
+		if (op->lookup && (sr.flags & SB_SEND_F_NOT_FOUND)) {
+			/* the provider never got it: safe to send again */
+			op->state = SB_OB_RETRY;
+			op->next_at = now;
+			break;
+		}
+		op->state = SB_OB_FAILED;
+		snprintf(op->status, sizeof op->status, "failed");
+		snprintf(op->code, sizeof op->code, "%.*s", (int)sr.code.len, sr.code.p);
+		snprintf(op->reason, sizeof op->reason, "%s",
+			 sr.reason ? sr.reason : "The provider refused this message.");
+		if ((sr.flags & SB_SEND_F_OPTED_OUT) && c) {
+			op->opt_out = true;
+			snprintf(op->sender, sizeof op->sender, "%s", c->row.sender);
+		}
+		break;
+	default:
+		/* may have been processed: wait for the status callback, then look it up */
+		op->state = SB_OB_RECONCILE;
+		op->next_at = now + (op->provider_id[0] || op->row->provider_id[0] ? 5000
+										   : ob.reconcile_ms);
+		op->reason[0] = '\0';
+		break;
+	}
+	sb_arena_free(&a);
+	sb_log(SB_LOG_INFO, "msg=outbox_result tenant=%lld outbox=%lld attempt=%d state=%d http=%d",
+	       (long long)op->row->tenant, (long long)op->row->id, op->row->attempts, op->state,
+	       res->status);
+	settle(op);
+}
+
+static void http_done(void *arg, const struct sb_httpc_res *res)
+{
+	classify(arg, res);
+}
+
+/* ---- sending ---- */
+
+static void perform(struct send_op *op, struct chan_rt *c)
+{
+	struct sb_arena a = { 0 };
+	struct sb_bridge_ctx ctx;
+	sb_chan_ctx(c, &a, &ctx);
+	struct sb_http_req req = { 0 };
+	int rc;
+	if (op->lookup) {
+		struct sb_bridge_lookup lk = { .provider_id = SB_STRZ(op->row->provider_id),
+					       .to = SB_STRZ(op->row->to) };
+		rc = c->bridge->lookup_build(&ctx, &lk, &req);
+	} else {
+		char cb[600], ref[32];
+		snprintf(cb, sizeof cb, "%s/webhooks/%s/%s/status?o=%lld", sb_hub_config()->public_url,
+			 c->row.kind, c->row.key, (long long)op->row->id);
+		snprintf(ref, sizeof ref, "%lld", (long long)op->row->id);
+		struct sb_bridge_msg msg = {
+			.to = SB_STRZ(op->row->to),
+			.body = SB_STRZ(op->row->body),
+			.client_ref = SB_STRZ(ref),
+			.status_url = SB_STRZ(cb),
+			.flags = SB_BRIDGE_MSGF_HUMAN,
+		};
+		rc = c->bridge->send_build(&ctx, &msg, &req);
+	}
+	if (rc) {
+		/* cannot even be expressed to the provider: fail now, visibly */
+		op->state = SB_OB_FAILED;
+		snprintf(op->status, sizeof op->status, "failed");
+		snprintf(op->code, sizeof op->code, op->lookup ? "unconfirmed" : "invalid");
+		snprintf(op->reason, sizeof op->reason, "%s",
+			 op->lookup ? "The provider never confirmed this message; it may not have "
+				      "been sent. Check with the customer before retrying."
+			 : rc == SB_ETOOBIG ? "The message is too long for this channel."
+					    : "The message cannot be sent on this channel.");
+		sb_arena_free(&a);
+		settle(op);
+		return;
+	}
+	char *hdrs[SB_HTTP_REQ_MAX_HEADERS];
+	for (size_t i = 0; i < req.n_headers; i++) {
+		hdrs[i] = sb_arena_alloc(&a, req.headers[i].name.len + req.headers[i].value.len + 3);
+		sprintf(hdrs[i], "%.*s: %.*s", (int)req.headers[i].name.len, req.headers[i].name.p,
+			(int)req.headers[i].value.len, req.headers[i].value.p);
+	}
+	char *url = sb_arena_strndup(&a, req.url.p, req.url.len);
+	c->inflight++;
+	if (sb_httpc_submit(req.method, url, (const char *const *)hdrs, req.n_headers, req.body.p,
+			    req.body.len, req.timeout_ms, http_done, op)) {
+		c->inflight--;
+		struct sb_httpc_res res = { .sent = false };
+		snprintf(res.error, sizeof res.error, "hub is stopping");
+		sb_arena_free(&a);
+		classify(op, &res);
+		return;
+	}
+	sb_arena_free(&a);
+}
+
+static int mark_run(struct sb_tx *tx, void *arg)
+{
+	struct send_op *op = arg;
+	return sb_tx_outbox_mark_sending(tx, op->row->tenant, op->row->id);
+}
+
+static void mark_done(void *arg, int rc)
+{
+	struct send_op *op = arg;
+	struct chan_rt *c = rc ? NULL : sb_chan_get(op->row->tenant, op->row->channel);
+	if (rc || !c || ob.stopping) {
+		if (c)
+			c->inflight--;
+		inflight_del(op->row->id);
+		op_free(op);
+		return;
+	}
+	op->row->attempts++;
+	c->inflight--; /* perform counts it again while the request is out */
+	perform(op, c);
+}
+
+static void due_row(void *ud, struct sb_outbox_row *row)
+{
+	(void)ud;
+	if (inflight_has(row->id)) {
+		sb_outbox_row_free(row);
+		return;
+	}
+	struct chan_rt *c = sb_chan_get(row->tenant, row->channel);
+	if (!c || c->inflight >= (c->row.max_inflight > 0 ? c->row.max_inflight : 16)) {
+		sb_outbox_row_free(row); /* picked up again when a slot frees */
+		return;
+	}
+	struct send_op *op = sb_calloc(1, sizeof *op);
+	op->row = row;
+	inflight_add(row->id);
+	if (row->state == SB_OB_RECONCILE) {
+		if (!row->provider_id[0] || !SB_BRIDGE_HAS(c->bridge, lookup_build)) {
+			/* no callback came and nothing to look up by: fail visibly, never resend */
+			op->state = SB_OB_FAILED;
+			snprintf(op->status, sizeof op->status, "failed");
+			snprintf(op->code, sizeof op->code, "unconfirmed");
+			snprintf(op->reason, sizeof op->reason,
+				 "The provider never confirmed this message; it may not have been "
+				 "sent. Check with the customer before retrying.");
+			settle(op);
+			return;
+		}
+		/* a lookup leaves the row RECONCILE until its answer settles it */
+		op->lookup = true;
+		perform(op, c);
+		return;
+	}
+	c->inflight++; /* reserve the slot while the mark commits */
+	op->job.run = mark_run;
+	op->job.done = mark_done;
+	op->job.arg = op;
+	sb_store_submit(sb_hub_store(), &op->job);
+}
+
+static void tick_sul_cb(lws_sorted_usec_list_t *sul)
+{
+	(void)sul;
+	if (ob.stopping)
+		return;
+	ob.running = true;
+	ob.scan_again = false;
+	sb_store_outbox_due(sb_hub_store(), sb_wall_ms(), SCAN_LIMIT, due_row, NULL);
+	ob.running = false;
+	int64_t next = sb_store_outbox_next_at(sb_hub_store());
+	if (ob.scan_again)
+		schedule(sb_wall_ms() + 5);
+	else if (next)
+		schedule(next < sb_wall_ms() + 20 ? sb_wall_ms() + 20 : next);
+}
+
+static int recover_run(struct sb_tx *tx, void *arg)
+{
+	(void)arg;
+	return sb_tx_outbox_recover(tx, sb_tx_now(tx));
+}
+
+static void recover_done(void *arg, int rc)
+{
+	(void)arg;
+	if (rc)
+		sb_log(SB_LOG_ERR, "msg=outbox_recover_failed err=\"%s\"", sb_err_str(rc));
+	schedule(0);
+}
+
+int sb_outbox_start(void)
+{
+	const char *a = getenv("SB_SEND_MAX_AGE_MS"), *r = getenv("SB_RECONCILE_MS");
+	ob.max_age_ms = a ? atoll(a) : 3600 * 1000LL;
+	ob.reconcile_ms = r ? atoll(r) : 120 * 1000LL;
+	ob.stopping = false;
+	/* rows a crash left SENDING may have reached the provider: reconcile them */
+	ob.recover_job.run = recover_run;
+	ob.recover_job.done = recover_done;
+	ob.recover_job.arg = NULL;
+	sb_store_submit(sb_hub_store(), &ob.recover_job);
+	return 0;
+}
+
+void sb_outbox_stop(void)
+{
+	ob.stopping = true;
+	lws_sul_cancel(&ob.sul);
+}

@@ -1,0 +1,294 @@
+/* SPDX-License-Identifier: MIT
+ * webhook.c: provider webhooks, /webhooks/<kind>/<channel key>[/status]. The channel (and so
+ * the tenant) comes from the unguessable key in the URL; the bridge verifies the signature on
+ * the exact public URL and the raw body before anything is parsed into the store; every
+ * event of one delivery commits in one transaction, and only then does the provider get its
+ * 2xx. A duplicate delivery answers 2xx and writes nothing; a failed commit answers 503 so
+ * the provider retries.
+ */
+#include "channels.h"
+#include "api_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+static const char *status_name(enum sb_bridge_status s)
+{
+	switch (s) {
+	case SB_BRIDGE_ST_ACCEPTED: return "accepted";
+	case SB_BRIDGE_ST_SCHEDULED: return "scheduled";
+	case SB_BRIDGE_ST_QUEUED: return "queued";
+	case SB_BRIDGE_ST_SENDING: return "sending";
+	case SB_BRIDGE_ST_SENT: return "sent";
+	case SB_BRIDGE_ST_DELIVERED: return "delivered";
+	case SB_BRIDGE_ST_UNDELIVERED: return "undelivered";
+	case SB_BRIDGE_ST_FAILED: return "failed";
+	case SB_BRIDGE_ST_READ: return "read";
+	case SB_BRIDGE_ST_CANCELED: return "canceled";
+	default: return NULL;
+	}
+}
+
+const char *sb_bridge_status_name(enum sb_bridge_status s)
+{
+	return status_name(s);
+}
+
+/* One event, copied into NUL-terminated strings in the request's arena. */
+struct wh_item {
+	enum sb_bridge_event_kind kind;
+	const char *provider_id, *from, *to, *body, *media, *status, *code, *reason;
+};
+
+struct wh_ctx {
+	struct chan_rt *chan;      /* valid on the loop thread only */
+	int64_t tenant, channel;
+	char sender[64];
+	int64_t outbox_id;
+	bool unified, help, dup;
+	struct wh_item items[64];
+	size_t n;
+	struct sb_http_answer answer;
+	char help_text[400];
+};
+
+static const char *az(struct sb_arena *a, struct sb_str s)
+{
+	return s.p ? sb_arena_strndup(a, s.p, s.len) : NULL;
+}
+
+static const char *media_json(struct sb_arena *a, const struct sb_bridge_event *e)
+{
+	if (!e->n_media)
+		return NULL;
+	struct sb_buf b;
+	sb_buf_init(&b, 0);
+	sb_buf_addc(&b, '[');
+	for (size_t i = 0; i < e->n_media; i++) {
+		bool f = true;
+		sb_buf_adds(&b, i ? ",{" : "{");
+		sb_json_kv_strn(&b, &f, "url", e->media[i].url.p, e->media[i].url.len);
+		sb_json_kv_strn(&b, &f, "content_type", e->media[i].content_type.p,
+				e->media[i].content_type.len);
+		sb_buf_addc(&b, '}');
+	}
+	sb_buf_addc(&b, ']');
+	const char *out = sb_arena_strndup(a, sb_buf_data(&b), b.len);
+	sb_buf_free(&b);
+	return out;
+}
+
+static int wh_run(struct sb_tx *tx, void *arg)
+{
+	struct sb_req *r = arg;
+	struct wh_ctx *w = r->ctx;
+	int dups = 0, msgs = 0;
+	for (size_t i = 0; i < w->n; i++) {
+		struct wh_item *it = &w->items[i];
+		int rc = 0;
+		switch (it->kind) {
+		case SB_BRIDGE_EV_MESSAGE: {
+			struct sb_inbound_msg m = {
+				.channel = w->channel, .kind = "phone", .provider_id = it->provider_id,
+				.from = it->from, .to = it->to, .body = it->body,
+				.media_json = it->media, .unified = w->unified,
+			};
+			msgs++;
+			rc = sb_tx_inbound_message(tx, w->tenant, &m, NULL);
+			if (rc == 1) {
+				dups++;
+				rc = 0;
+			}
+			break;
+		}
+		case SB_BRIDGE_EV_OPT_OUT:
+		case SB_BRIDGE_EV_OPT_IN:
+			if (dups) /* a redelivery: the ledger already has it */
+				break;
+			rc = sb_tx_optout_set(tx, w->tenant, w->sender, it->from,
+					      it->kind == SB_BRIDGE_EV_OPT_OUT);
+			break;
+		case SB_BRIDGE_EV_STATUS:
+			rc = sb_tx_status_update(tx, w->tenant, w->channel, it->provider_id,
+						 w->outbox_id, it->status, it->code, it->reason);
+			if (rc == SB_ENOTFOUND) /* not ours, or not yet known: nothing to change */
+				rc = 0;
+			break;
+		default:
+			break;
+		}
+		if (rc)
+			return rc;
+	}
+	w->dup = msgs && dups == msgs;
+	return 0;
+}
+
+static void wh_done(struct sb_req *r, int rc)
+{
+	struct wh_ctx *w = r->ctx;
+	char metric[96];
+	snprintf(metric, sizeof metric, "sb_webhooks_total{kind=\"%s\",result=\"%s\"}",
+		 w->chan ? w->chan->row.kind : "?", rc ? "error" : w->dup ? "duplicate" : "accepted");
+	sb_metrics_inc(metric, 1);
+	if (rc) {
+		/* nothing was committed: the provider must retry */
+		sb_log(SB_LOG_WARN, "msg=webhook_commit_failed rid=%s tenant=%lld channel=%lld err=\"%s\"",
+		       r->rid, (long long)w->tenant, (long long)w->channel, sb_err_str(rc));
+		sb_http_header(r, "Retry-After", "1");
+		sb_http_respond(r, 503, "text/plain", "retry\n", 6);
+		return;
+	}
+	sb_log(SB_LOG_INFO, "msg=webhook rid=%s tenant=%lld channel=%lld events=%zu dup=%d", r->rid,
+	       (long long)w->tenant, (long long)w->channel, w->n, w->dup);
+	struct sb_http_answer ans = w->answer;
+	/* HELP: the tenant's help text rides the answer (TwiML <Message>) */
+	struct chan_rt *c = w->help ? sb_chan_get(w->tenant, w->channel) : NULL;
+	if (c && !w->dup && SB_BRIDGE_HAS(c->bridge, webhook_reply)) {
+		struct sb_bridge_ctx ctx;
+		sb_chan_ctx(c, &r->arena, &ctx);
+		struct sb_http_answer reply = { 0 };
+		if (!c->bridge->webhook_reply(&ctx, SB_STRZ(w->help_text), &reply))
+			ans = reply;
+	}
+	sb_http_respond(r, ans.status ? ans.status : 200,
+			ans.content_type ? ans.content_type : "text/plain", ans.body.p, ans.body.len);
+}
+
+static void tenant_prefs(int64_t tenant, struct wh_ctx *w)
+{
+	struct sb_buf b;
+	sb_buf_init(&b, 0);
+	w->unified = true;
+	snprintf(w->help_text, sizeof w->help_text,
+		 "Reply STOP to unsubscribe. Msg&data rates may apply.");
+	if (!sb_store_tenant_settings(sb_hub_store(), tenant, &b)) {
+		struct sb_arena a = { 0 };
+		struct sb_json *j;
+		if (!sb_json_parse(&a, sb_buf_data(&b), b.len, &j, NULL)) {
+			bool u;
+			struct sb_str h;
+			if (sb_json_bool(j, "unified_threads", &u))
+				w->unified = u;
+			if (sb_json_str(j, "sms_help_text", &h) && h.len)
+				snprintf(w->help_text, sizeof w->help_text, "%.*s", (int)h.len, h.p);
+		}
+		sb_arena_free(&a);
+	}
+	sb_buf_free(&b);
+}
+
+void sb_webhook_route(struct sb_req *r, const char **s, int n)
+{
+	if (n < 2 || n > 3 || (n == 3 && strcmp(s[2], "status")))
+		return sb_http_error(r, 404, "not_found", "no such webhook");
+	char label[64];
+	snprintf(label, sizeof label, "/webhooks/%.16s/:key%s", s[0], n == 3 ? "/status" : "");
+	free(r->route);
+	r->route = sb_strdup(label);
+	struct chan_rt *c = sb_chan_by_key(s[1]);
+	if (!c || strcmp(c->row.kind, s[0]) || !c->row.active)
+		return sb_http_error(r, 404, "not_found", "no such webhook");
+	if (r->method != SB_POST)
+		return sb_http_error(r, 405, "method_not_allowed", "webhooks are POSTed");
+
+	/* the URL exactly as the provider was given it: our public origin + the path as sent */
+	struct sb_buf url;
+	sb_buf_init(&url, 0);
+	sb_buf_adds(&url, sb_hub_config()->public_url);
+	sb_buf_adds(&url, r->path);
+	if (r->query) {
+		sb_buf_addc(&url, '?');
+		sb_buf_adds(&url, r->query);
+	}
+	struct sb_http_header hdrs[4];
+	size_t nh = 0;
+	if (r->content_type)
+		hdrs[nh++] = (struct sb_http_header){ SB_STR("Content-Type"), SB_STRZ(r->content_type) };
+	if (r->twilio_sig)
+		hdrs[nh++] = (struct sb_http_header){ SB_STR("X-Twilio-Signature"),
+						      SB_STRZ(r->twilio_sig) };
+	if (r->idem)
+		hdrs[nh++] = (struct sb_http_header){ SB_STR("I-Twilio-Idempotency-Token"),
+						      SB_STRZ(r->idem) };
+	struct sb_http_in in = {
+		.method = SB_STR("POST"),
+		.url = { sb_arena_strndup(&r->arena, sb_buf_data(&url), url.len), url.len },
+		.headers = hdrs,
+		.n_headers = nh,
+		.body = { sb_buf_data(&r->body) ? sb_buf_data(&r->body) : "", r->body.len },
+	};
+	sb_buf_free(&url);
+
+	struct sb_bridge_events *evs = sb_arena_alloc(&r->arena, sizeof *evs);
+	memset(evs, 0, sizeof *evs);
+	struct wh_ctx *w = sb_arena_alloc(&r->arena, sizeof *w);
+	memset(w, 0, sizeof *w);
+	struct sb_bridge_ctx ctx;
+	sb_chan_ctx(c, &r->arena, &ctx);
+	r->auth.tenant = c->row.tenant; /* for the logs */
+	int rc = c->bridge->webhook(&ctx, &in, evs, &w->answer);
+	if (rc == SB_EAUTH) {
+		char metric[96];
+		snprintf(metric, sizeof metric, "sb_webhook_signature_failures_total{kind=\"%s\"}",
+			 c->row.kind);
+		sb_metrics_inc(metric, 1);
+		sb_log(SB_LOG_WARN, "msg=webhook_bad_signature rid=%s tenant=%lld channel=%lld",
+		       r->rid, (long long)c->row.tenant, (long long)c->row.id);
+		return sb_http_error(r, 403, "bad_signature", "the signature does not match");
+	}
+	if (rc == SB_ETOOBIG)
+		return sb_http_error(r, 413, "too_big", "too many events or fields");
+	if (rc)
+		return sb_http_error(r, 400, "malformed", "the webhook body is malformed");
+
+	w->chan = c;
+	w->tenant = c->row.tenant;
+	w->channel = c->row.id;
+	snprintf(w->sender, sizeof w->sender, "%s", c->row.sender);
+	const char *o = sb_http_qparam(r, "o");
+	if (o && !api__parse_id(o, &w->outbox_id))
+		w->outbox_id = 0;
+	tenant_prefs(w->tenant, w);
+	for (size_t i = 0; i < evs->n && w->n < 64; i++) {
+		const struct sb_bridge_event *e = &evs->ev[i];
+		struct wh_item *it = &w->items[w->n];
+		it->kind = e->kind;
+		switch (e->kind) {
+		case SB_BRIDGE_EV_MESSAGE:
+			if (!e->provider_id.len || !e->from.len)
+				continue;
+			it->provider_id = az(&r->arena, e->provider_id);
+			it->from = az(&r->arena, e->from);
+			it->to = az(&r->arena, e->to);
+			it->body = az(&r->arena, e->body);
+			it->media = media_json(&r->arena, e);
+			break;
+		case SB_BRIDGE_EV_OPT_OUT:
+		case SB_BRIDGE_EV_OPT_IN:
+			it->from = az(&r->arena, e->from);
+			break;
+		case SB_BRIDGE_EV_HELP:
+			w->help = true;
+			continue;
+		case SB_BRIDGE_EV_STATUS: {
+			it->provider_id = az(&r->arena, e->provider_id);
+			it->status = status_name(e->status);
+			it->code = e->error_code.len ? az(&r->arena, e->error_code) : NULL;
+			if (it->code) {
+				char *why = sb_arena_alloc(&r->arena, 120);
+				snprintf(why, 120, "The carrier could not deliver it (provider code %s).",
+					 it->code);
+				it->reason = why;
+			}
+			if (!it->status)
+				continue;
+			break;
+		}
+		default:
+			continue; /* typing, reads: live-only or not stored for SMS */
+		}
+		w->n++;
+	}
+	sb_http_write(r, wh_run, wh_done, w);
+}
