@@ -98,7 +98,7 @@ while [ $r -le "$repeats" ]; do
 	rss0=$(proc_rss_kib "$pid")
 	# a source address per repetition keeps TIME_WAIT ports of the last run out of the way
 	$PIN_CLI "$SBLOAD" "$@" --conns "$sockets" --src "127.0.$((10 + r)).1" \
-		--duration $((hold + 3)) --ping-interval 0 --server-pid "$pid" \
+		--duration "$(awk -v h="$hold" 'BEGIN { print h + 3 }')" --ping-interval 0 --server-pid "$pid" \
 		>"$out" 2>&1 &
 	load=$!
 	# sbload prints "run" progress lines once every socket is ready or failed (bounded)

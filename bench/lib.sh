@@ -119,7 +119,8 @@ stats() {
 	sort -g | awk '{ v[NR] = $1 } END {
 		if (!NR) { print "nan nan nan 0"; exit }
 		m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-		printf "%.4g %.4g %.4g %d\n", m, v[1], v[NR], NR }'
+		printf "%s %s %s %d\n", f(m), f(v[1]), f(v[NR]), NR }
+		function f(x) { return x >= 1000 ? sprintf("%d", x + 0.5) : sprintf("%.4g", x) }'
 }
 
 # sbload_field FILE ROW COLUMN: a figure from sbload's table (ROW latency|to-last|handshake,
