@@ -277,6 +277,10 @@ void sb_http_write(struct sb_req *r, sb_store_run_fn run, void (*done)(struct sb
 
 static void dispatch(struct sb_req *r)
 {
+	/* lws may also report a body completion for an empty body: answer once */
+	if (r->dispatched)
+		return;
+	r->dispatched = true;
 	if (sb_hub_draining() && strcmp(r->path, "/healthz")) {
 		r->route = sb_strdup("draining");
 		sb_http_header(r, "Connection", "close");
@@ -395,16 +399,15 @@ static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
 		r = req_start(wsi);
 		pss->req = r;
 		lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT, 20);
-		bool has_body = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 ||
-				lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
-		if (has_body && (r->method == SB_POST || r->method == SB_PUT ||
-				 r->method == SB_PATCH || r->method == SB_DELETE)) {
-			char cl[32];
-			if (lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
-			    strtoull(cl, NULL, 10) > r->body_cap)
+		char cl[32] = "";
+		lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH);
+		unsigned long long clen = strtoull(cl, NULL, 10);
+		bool chunked = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
+		if ((clen > 0 || chunked) && (r->method == SB_POST || r->method == SB_PUT ||
+					      r->method == SB_PATCH || r->method == SB_DELETE)) {
+			if (clen > r->body_cap)
 				r->body_too_big = true;
-			if (strtoull(cl, NULL, 10) > 0 || !r->body_too_big)
-				return 0; /* wait for the body */
+			return 0; /* wait for the body (a too-big one is read and dropped) */
 		}
 		dispatch(r);
 		return 0;

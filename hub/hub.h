@@ -92,7 +92,7 @@ struct sb_req {
 	struct sb_buf out;
 	struct sb_buf headers; /* extra "Name: value\r\n" lines */
 	size_t sent;
-	bool headers_sent, answered;
+	bool headers_sent, answered, dispatched;
 
 	struct sb_wjob job;    /* at most one write in flight per request; run gets the request */
 	void *ctx;             /* handler's state for the write */

@@ -150,6 +150,12 @@ int sb_json_parse(struct sb_arena *a, const char *p, size_t len, struct sb_json 
 		  const char **errmsg)
 {
 	struct pctx c = { .a = a };
+	/* yajl's own check lets overlong forms and UTF-16 surrogates through */
+	if (!sb_utf8_valid(p, len)) {
+		if (errmsg)
+			*errmsg = "the body is not valid UTF-8";
+		return SB_EINVAL;
+	}
 	yajl_handle h = yajl_alloc(&callbacks, NULL, &c);
 	if (!h)
 		return SB_ENOMEM;

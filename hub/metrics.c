@@ -120,7 +120,8 @@ void sb_metrics_render(struct sb_buf *o)
 	/* named counters; a name may carry labels: group the HELP by base name */
 	for (int i = 0; i < ncounters; i++) {
 		char base[96];
-		snprintf(base, sizeof base, "%s", counters[i].name);
+		memcpy(base, counters[i].name, sizeof base);
+		base[sizeof base - 1] = '\0';
 		base[strcspn(base, "{")] = '\0';
 		bool seen = false;
 		for (int j = 0; j < i && !seen; j++)

@@ -257,7 +257,7 @@ int sb_tx_inbound_message(struct sb_tx *tx, int64_t tenant, const struct sb_inbo
 	if (!sqlite3_changes(tx->db))
 		return 1; /* delivered before: change nothing */
 
-	int64_t contact;
+	int64_t contact = 0;
 	bool new_contact;
 	if ((rc = contact_for(tx, tenant, m->kind, m->from, &contact, &new_contact)))
 		return rc;
