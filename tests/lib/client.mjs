@@ -115,7 +115,8 @@ export function session(url, { cookie, csrf, apiKey } = {}) {
  * Open /ws with subprotocol 'sb-agent.v1', the given Origin (default: the hub URL's origin) and
  * session cookie or API key, then send {"type":"hello","last_seq":lastSeq ?? null} unless
  * hello:false. Resolves once open; rejects with err.status set when the upgrade is refused.
- *   opts: cookie, origin, lastSeq, apiKey, hello (default true), protocol, headers, timeoutMs
+ *   opts: cookie, origin (null: none), lastSeq, apiKey, hello (default true), protocol, headers,
+ *   timeoutMs
  * Returned socket:
  *   frames            every parsed frame received, in order
  *   next(pred, ms)    the next frame (after the last one next() returned) matching pred (a
@@ -129,7 +130,8 @@ export function agentSocket(url, opts = {}) {
 	const headers = { ...(opts.headers ?? {}) };
 	if (opts.cookie) headers.Cookie = opts.cookie instanceof Map ? cookieHeader(opts.cookie) : opts.cookie;
 	if (opts.apiKey) headers.Authorization = `Bearer ${opts.apiKey}`;
-	const origin = opts.origin ?? new URL(url).origin;
+	// origin: null sends no Origin header at all
+	const origin = opts.origin === null ? undefined : (opts.origin ?? new URL(url).origin);
 	const ws = new WebSocket(wsUrl, opts.protocol === null ? undefined : (opts.protocol ?? 'sb-agent.v1'), {
 		headers, origin, handshakeTimeout: opts.timeoutMs ?? 5000, perMessageDeflate: false,
 	});
