@@ -20,8 +20,9 @@
 
 extern const struct sb_bridge sb_bridge_sms;
 
-/* In-tree bridges, by channel kind. */
-static const struct {
+/* In-tree bridges, by channel kind. With --bridge-dir, each is loaded instead from
+ * <dir>/sb_bridge_<kind>.so at start (and refused there if its ABI does not fit). */
+static struct {
 	const char *kind;
 	const struct sb_bridge *bridge;
 } bridges[] = {
@@ -350,8 +351,20 @@ void sb_chan_ctx(struct chan_rt *c, struct sb_arena *a, struct sb_bridge_ctx *ct
 
 int sb_channels_start(void)
 {
+	const char *dir = sb_hub_config()->bridge_dir;
 	for (size_t i = 0; i < sizeof bridges / sizeof bridges[0]; i++) {
 		char err[200];
+		if (dir) {
+			const struct sb_bridge *b;
+			if (sb_bridge_load(dir, bridges[i].kind, &b, err, sizeof err)) {
+				sb_log(SB_LOG_ERR, "msg=bridge_refused kind=%s dir=%s err=\"%s\"",
+				       bridges[i].kind, dir, err);
+				return SB_EINVAL;
+			}
+			bridges[i].bridge = b;
+			sb_log(SB_LOG_INFO, "msg=bridge_loaded kind=%s abi=%u.%u", bridges[i].kind,
+			       b->abi_major, b->abi_minor);
+		}
 		if (sb_bridge_check(bridges[i].bridge, err, sizeof err)) {
 			sb_log(SB_LOG_ERR, "msg=bridge_refused kind=%s err=\"%s\"", bridges[i].kind,
 			       err);
