@@ -306,7 +306,7 @@ static int mark_run(struct sb_tx *tx, void *arg)
 static void mark_done(void *arg, int rc)
 {
 	struct send_op *op = arg;
-	struct chan_rt *c = rc ? NULL : sb_chan_get(op->row->tenant, op->row->channel);
+	struct chan_rt *c = sb_chan_get(op->row->tenant, op->row->channel);
 	if (rc || !c || ob.stopping) {
 		if (c)
 			c->inflight--;
@@ -377,7 +377,8 @@ static void tick_sul_cb(lws_sorted_usec_list_t *sul)
 static int recover_run(struct sb_tx *tx, void *arg)
 {
 	(void)arg;
-	return sb_tx_outbox_recover(tx, sb_tx_now(tx));
+	/* give the provider's status callbacks (which it retries) the window to settle them */
+	return sb_tx_outbox_recover(tx, sb_tx_now(tx) + ob.reconcile_ms);
 }
 
 static void recover_done(void *arg, int rc)

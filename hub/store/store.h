@@ -304,8 +304,9 @@ int sb_tx_outbox_mark_sending(struct sb_tx *tx, int64_t tenant, int64_t id);
 int sb_tx_outbox_settle(struct sb_tx *tx, int64_t tenant, int64_t id, int state, int64_t next_at,
 			const char *provider_id, const char *status, const char *code,
 			const char *reason);
-/* At start: rows left in SENDING by a crash become RECONCILE (never resent blindly). */
-int sb_tx_outbox_recover(struct sb_tx *tx, int64_t now);
+/* At start: rows left in SENDING by a crash become RECONCILE (never resent blindly), due for
+ * their lookup or verdict at next_at. */
+int sb_tx_outbox_recover(struct sb_tx *tx, int64_t next_at);
 
 /* ---- sandbox provider ---- */
 

@@ -702,11 +702,12 @@ int sb_tx_outbox_settle(struct sb_tx *tx, int64_t tenant, int64_t id, int state,
 	return 0;
 }
 
-int sb_tx_outbox_recover(struct sb_tx *tx, int64_t now)
+int sb_tx_outbox_recover(struct sb_tx *tx, int64_t next_at)
 {
-	sqlite3_stmt *s = TX_STMT(tx, "UPDATE outbox SET state = 3, next_at = ?1, updated_at = ?1 "
+	sqlite3_stmt *s = TX_STMT(tx, "UPDATE outbox SET state = 3, next_at = ?1, updated_at = ?2 "
 				      "WHERE state = 1");
-	sqlite3_bind_int64(s, 1, now);
+	sqlite3_bind_int64(s, 1, next_at);
+	sqlite3_bind_int64(s, 2, tx->now);
 	int rc = store__exec_done(s, tx->db, "outbox_recover");
 	if (!rc && sqlite3_changes(tx->db))
 		sb_log(SB_LOG_WARN, "msg=outbox_recovered rows=%d state=reconcile",
