@@ -45,11 +45,12 @@ struct wh_ctx {
 	int64_t tenant, channel;
 	char sender[64];
 	int64_t outbox_id;
-	bool unified, help, dup;
+	bool unified, help, dup, new_conv;
 	struct wh_item items[64];
 	size_t n;
 	struct sb_http_answer answer;
 	char help_text[400];
+	char auto_reply[400];
 };
 
 static const char *az(struct sb_arena *a, struct sb_str s)
@@ -95,6 +96,7 @@ static int wh_run(struct sb_tx *tx, void *arg)
 			};
 			msgs++;
 			rc = sb_tx_inbound_message(tx, w->tenant, &m, NULL);
+			w->new_conv |= m.new_conv;
 			if (rc == 1) {
 				dups++;
 				rc = 0;
@@ -143,12 +145,16 @@ static void wh_done(struct sb_req *r, int rc)
 	       (long long)w->tenant, (long long)w->channel, w->n, w->dup);
 	struct sb_http_answer ans = w->answer;
 	/* HELP: the tenant's help text rides the answer (TwiML <Message>) */
-	struct chan_rt *c = w->help ? sb_chan_get(w->tenant, w->channel) : NULL;
+	/* or the tenant's auto-reply to a customer who starts a new conversation */
+	const char *text = w->help ? w->help_text
+			   : w->new_conv && w->auto_reply[0] ? w->auto_reply
+							      : NULL;
+	struct chan_rt *c = text ? sb_chan_get(w->tenant, w->channel) : NULL;
 	if (c && !w->dup && SB_BRIDGE_HAS(c->bridge, webhook_reply)) {
 		struct sb_bridge_ctx ctx;
 		sb_chan_ctx(c, &r->arena, &ctx);
 		struct sb_http_answer reply = { 0 };
-		if (!c->bridge->webhook_reply(&ctx, SB_STRZ(w->help_text), &reply))
+		if (!c->bridge->webhook_reply(&ctx, SB_STRZ(text), &reply))
 			ans = reply;
 	}
 	sb_http_respond(r, ans.status ? ans.status : 200,
@@ -172,6 +178,8 @@ static void tenant_prefs(int64_t tenant, struct wh_ctx *w)
 				w->unified = u;
 			if (sb_json_str(j, "sms_help_text", &h) && h.len)
 				snprintf(w->help_text, sizeof w->help_text, "%.*s", (int)h.len, h.p);
+			if (sb_json_str(j, "auto_reply", &h) && h.len)
+				snprintf(w->auto_reply, sizeof w->auto_reply, "%.*s", (int)h.len, h.p);
 		}
 		sb_arena_free(&a);
 	}

@@ -239,10 +239,11 @@ struct sb_inbound_msg {
 	const char *from, *to, *body;
 	const char *media_json;  /* JSON array or NULL */
 	bool unified;            /* one thread per person across the tenant's channels */
+	bool new_conv;           /* out: a new conversation was started */
 };
 /* One customer message: dedupe, contact and identity, conversation (reopened), message,
  * events. Returns 0, 1 when it is a duplicate (nothing written), or an sb_err. */
-int sb_tx_inbound_message(struct sb_tx *tx, int64_t tenant, const struct sb_inbound_msg *m,
+int sb_tx_inbound_message(struct sb_tx *tx, int64_t tenant, struct sb_inbound_msg *m,
 			  int64_t *msg_out);
 int sb_tx_optout_set(struct sb_tx *tx, int64_t tenant, const char *sender, const char *customer,
 		     bool opted_out);

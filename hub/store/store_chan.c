@@ -241,7 +241,7 @@ static int contact_for(struct sb_tx *tx, int64_t tenant, const char *kind, const
 	return 0;
 }
 
-int sb_tx_inbound_message(struct sb_tx *tx, int64_t tenant, const struct sb_inbound_msg *m,
+int sb_tx_inbound_message(struct sb_tx *tx, int64_t tenant, struct sb_inbound_msg *m,
 			  int64_t *msg_out)
 {
 	sqlite3_stmt *s = TX_STMT(tx, "INSERT INTO inbound_dedupe(channel_id, provider_id, "
@@ -298,6 +298,7 @@ int sb_tx_inbound_message(struct sb_tx *tx, int64_t tenant, const struct sb_inbo
 			goto out;
 		conv = sqlite3_last_insert_rowid(tx->db);
 		conv_created = true;
+		m->new_conv = true;
 	} else {
 		/* the channel the customer last wrote on is where replies go */
 		s = TX_STMT(tx, "UPDATE conversations SET channel_id = ?3 WHERE tenant_id = ?1 "
