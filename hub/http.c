@@ -199,14 +199,10 @@ const char *sb_http_qparam(struct sb_req *r, const char *name)
 	while (*p) {
 		const char *amp = strchr(p, '&');
 		size_t seg = amp ? (size_t)(amp - p) : strlen(p);
-		if (seg > nl && !strncmp(p, name, nl) && p[nl] == '=') {
-			char *v = sb_arena_strndup(&r->arena, p + nl + 1, seg - nl - 1);
-			long n = sb_url_decode(v, v, seg - nl - 1, true);
-			if (n < 0)
-				return NULL;
-			v[n] = '\0';
-			return v;
-		}
+		if (seg > nl && !strncmp(p, name, nl) && p[nl] == '=')
+			/* lws has already decoded each argument: decoding again would turn a
+			 * literal "%2B" or "+" into something else */
+			return sb_arena_strndup(&r->arena, p + nl + 1, seg - nl - 1);
 		if (!amp)
 			break;
 		p = amp + 1;

@@ -190,7 +190,10 @@ int sb_tx_channel_health(struct sb_tx *tx, int64_t tenant, int64_t id, bool ok_s
 				      "last_inbound_at = CASE WHEN ?4 THEN ?6 ELSE last_inbound_at END, "
 				      "last_error = coalesce(?5, last_error), "
 				      "last_error_at = CASE WHEN ?5 IS NULL THEN last_error_at ELSE ?6 END "
-				      "WHERE tenant_id = ?1 AND id = ?2");
+				      "WHERE tenant_id = ?1 AND id = ?2 AND (?5 IS NOT NULL "
+				      "OR (?3 AND coalesce(last_send_ok_at, 0) < ?6 - 1000) "
+				      "OR (?4 AND coalesce(last_inbound_at, 0) < ?6 - 1000))");
+	/* a health stamp is written at most once a second per channel */
 	sqlite3_bind_int64(s, 1, tenant);
 	sqlite3_bind_int64(s, 2, id);
 	sqlite3_bind_int(s, 3, ok_send);

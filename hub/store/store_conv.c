@@ -218,15 +218,21 @@ int sb_store_contacts_search(struct sb_store *st, int64_t tenant, struct sb_str 
 
 /* ---- conversations ---- */
 
-#define CONV_SELECT                                                                            \
+#define CONV_COLS                                                                              \
 	"SELECT c.id, c.contact_id, ct.name, ct.phone, c.channel_id, c.status, c.snoozed_until, " \
 	"c.assignee_id, c.last_activity_at, c.created_at, m.id, m.body, m.direction, m.kind, "    \
-	"m.created_at, (SELECT count(*) FROM messages u WHERE u.tenant_id = c.tenant_id "        \
-	"AND u.conversation_id = c.id AND u.direction = 0 AND u.kind = 0 AND u.id > "            \
-	"coalesce((SELECT last_read_id FROM conversation_reads r WHERE r.conversation_id = c.id " \
-	"AND r.agent_id = ?2), 0)) "                                                             \
+	"m.created_at, "
+#define CONV_FROM                                                                              \
 	"FROM conversations c JOIN contacts ct ON ct.id = c.contact_id AND ct.tenant_id = c.tenant_id " \
 	"LEFT JOIN messages m ON m.id = c.last_message_id AND m.tenant_id = c.tenant_id "
+/* with the agent's unread count (?2 is the agent) */
+#define CONV_SELECT                                                                            \
+	CONV_COLS "(SELECT count(*) FROM messages u WHERE u.tenant_id = c.tenant_id "            \
+	"AND u.conversation_id = c.id AND u.direction = 0 AND u.kind = 0 AND u.id > "            \
+	"coalesce((SELECT last_read_id FROM conversation_reads r WHERE r.conversation_id = c.id " \
+	"AND r.agent_id = ?2), 0)) " CONV_FROM
+/* for events, which every agent shares: no per-agent count (?2 unused) */
+#define CONV_SELECT_SHARED CONV_COLS "?2 " CONV_FROM
 
 static void conv_row_json(struct sb_buf *b, sqlite3_stmt *s, bool with_unread)
 {
@@ -277,7 +283,9 @@ static void conv_row_json(struct sb_buf *b, sqlite3_stmt *s, bool with_unread)
 int store__conv_json(sqlite3 *db, struct store__cache *c, int64_t tenant, int64_t agent, int64_t id,
 		     struct sb_buf *json)
 {
-	sqlite3_stmt *s = store__stmt(db, c, CONV_SELECT "WHERE c.tenant_id = ?1 AND c.id = ?3");
+	sqlite3_stmt *s = agent ? store__stmt(db, c, CONV_SELECT "WHERE c.tenant_id = ?1 AND c.id = ?3")
+				: store__stmt(db, c, CONV_SELECT_SHARED
+						     "WHERE c.tenant_id = ?1 AND c.id = ?3");
 	sqlite3_bind_int64(s, 1, tenant);
 	sqlite3_bind_int64(s, 2, agent);
 	sqlite3_bind_int64(s, 3, id);
@@ -463,13 +471,15 @@ int sb_tx_conv_mark_read(struct sb_tx *tx, int64_t tenant, int64_t id, int64_t a
 
 int sb_tx_conv_wake_due(struct sb_tx *tx, int64_t now_ms, int64_t *next_out)
 {
+	/* at most 256 a batch; the caller comes back at once while more are due */
 	sqlite3_stmt *s = TX_STMT(tx, "UPDATE conversations SET status = 0, snoozed_until = NULL "
-				      "WHERE status = 2 AND snoozed_until <= ?1 "
+				      "WHERE id IN (SELECT id FROM conversations WHERE status = 2 "
+				      "AND snoozed_until <= ?1 LIMIT 256) "
 				      "RETURNING tenant_id, id");
 	sqlite3_bind_int64(s, 1, now_ms);
 	int64_t woke[256][2];
 	int n = 0, rc;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW && n < 256) {
+	while (n < 256 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
 		woke[n][0] = sqlite3_column_int64(s, 0);
 		woke[n][1] = sqlite3_column_int64(s, 1);
 		n++;
