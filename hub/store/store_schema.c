@@ -176,6 +176,12 @@ static const char *const migrations[] = {
 	" created_at INTEGER NOT NULL,"
 	" updated_at INTEGER NOT NULL);"
 	"CREATE INDEX sandbox_customer ON sandbox_messages(tenant_id, channel_id, customer, id);",
+
+	/* 3: a person's latest thread is found by (tenant, contact) in activity order, not by
+	 * walking every conversation of the tenant */
+	"DROP INDEX conv_contact;"
+	"CREATE INDEX conv_contact ON conversations(tenant_id, contact_id, last_activity_at DESC,"
+	" id DESC);",
 };
 
 int store__migrate(sqlite3 *db)
