@@ -146,6 +146,9 @@ static int open_conn(const char *path, bool writer, sqlite3 **out)
 
 int sb_store_open(const char *path, struct sb_store **out)
 {
+	/* no global allocation statistics: they take a process-wide mutex on every malloc
+	 * (fails harmlessly with SQLITE_MISUSE once sqlite is initialised) */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	struct sb_store *st = sb_calloc(1, sizeof *st);
 	st->path = sb_strdup(path);
 	pthread_mutex_init(&st->mu, NULL);
