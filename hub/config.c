@@ -39,6 +39,11 @@ static const struct key keys[] = {
 	{ "bridge_dir", "SB_BRIDGE_DIR", K_STR, O(bridge_dir), "loadable bridge modules" },
 	{ "secret_key", "SB_SECRET_KEY", K_STR, O(secret_key),
 	  "64 hex chars; encrypts channel credentials at rest" },
+	{ "workers", "SB_WORKERS", K_INT, O(workers), "worker processes sharing the port (1)" },
+	{ "nats_url", "SB_NATS_URL", K_STR, O(nats_url),
+	  "NATS server carrying events between workers (none: the store is polled)" },
+	{ "worker_index", "SB_WORKER_INDEX", K_INT, O(worker_index),
+	  "internal: set by the master process for each worker" },
 };
 
 static void die(const char *key, const char *why)
@@ -163,6 +168,7 @@ int sb_config_load(struct sb_config *c, const char *file, int argc, char **argv)
 	c->pwhash_threads = 2;
 	c->session_days = 30;
 	c->bridge_dir = NULL;
+	c->workers = 1;
 
 	/* --config may come as a flag */
 	for (int i = 0; i + 1 < argc; i++)
@@ -248,6 +254,8 @@ int sb_config_load(struct sb_config *c, const char *file, int argc, char **argv)
 		die("pwhash_threads", "expects 1 to 64");
 	if (c->session_days < 1)
 		die("session_days", "expects at least 1");
+	if (c->workers < 1 || c->workers > 64)
+		die("workers", "expects 1 to 64");
 	if (c->secret_key && strlen(c->secret_key) != 64)
 		die("secret_key", "expects 64 hex characters (32 bytes)");
 	if (!c->demo_file) {
@@ -269,6 +277,7 @@ void sb_config_free(struct sb_config *c)
 	free(c->demo_file);
 	free(c->bridge_dir);
 	free(c->secret_key);
+	free(c->nats_url);
 	memset(c, 0, sizeof *c);
 }
 

@@ -277,13 +277,10 @@ static void dispatch(struct sb_req *r)
 	if (r->dispatched)
 		return;
 	r->dispatched = true;
-	if (sb_hub_draining() && strcmp(r->path, "/healthz")) {
-		r->route = sb_strdup("draining");
+	/* while draining, requests already on a connection are still served (nothing is
+	 * refused during an upgrade), and the client is told to reconnect: to a new worker */
+	if (sb_hub_draining())
 		sb_http_header(r, "Connection", "close");
-		sb_http_header(r, "Retry-After", "1");
-		sb_http_error(r, 503, "unavailable", "the hub is restarting; try again");
-		return;
-	}
 	if (r->body_too_big) {
 		r->route = sb_strdup("too_big");
 		sb_http_header(r, "Connection", "close");
@@ -322,8 +319,11 @@ static int write_answer(struct lws *wsi, struct sb_req *r)
 			h = eol + 2;
 		}
 		/* the vhost adds the security headers; API answers are never cached */
-		static const char *const sec[][2] = {
+		char wk[16];
+		snprintf(wk, sizeof wk, "%d", sb_hub_worker());
+		const char *const sec[][2] = {
 			{ "cache-control:", "no-store" },
+			{ "x-sb-worker:", wk },
 		};
 		for (size_t i = 0; i < sizeof sec / sizeof sec[0]; i++)
 			if (lws_add_http_header_by_name(wsi, (const unsigned char *)sec[i][0],

@@ -29,6 +29,9 @@ struct sb_config {
 	bool demo;
 	char *bridge_dir;      /* where loadable bridge modules live */
 	char *secret_key;      /* SB_SECRET_KEY: encrypts channel credentials */
+	int workers;           /* worker processes sharing the port (1) */
+	char *nats_url;        /* NATS for events across workers, e.g. nats://127.0.0.1:4222 */
+	int worker_index;      /* internal: set by the master for its workers */
 };
 
 /* Applies defaults, then the JSON file (if any), then SB_* variables, then flags; argv is
@@ -180,6 +183,19 @@ int sb_channels_start(void);
 void sb_channels_stop(void);
 int sb_channels_demo(int64_t tenant);
 void sb_channels_ws_gone(struct ws_pss *p);
+/* Another worker may have committed: learn each connected tenant's seq from the store. */
+void sb_ws_resync_from_store(void);
+
+/* ---- several workers (cluster.c) ---- */
+
+/* multi: poll the store for other workers' events; nats_url (may be NULL): also carry them
+ * over NATS. */
+int sb_cluster_start(bool multi, const char *nats_url);
+void sb_cluster_publish(const struct sb_event *ev);
+void sb_cluster_stop(void);
+/* This process's worker number (1..N), 0 when it is the only one. */
+int sb_hub_worker(void);
+
 /* True once SIGTERM/SIGINT started the drain. */
 bool sb_hub_draining(void);
 
@@ -189,6 +205,7 @@ void sb_metrics_request(const char *route, int status, uint64_t us);
 void sb_metrics_commit(uint64_t us, int batch);  /* any thread */
 void sb_metrics_inc(const char *name, uint64_t by);
 void sb_metrics_gauge_http(int delta);
+int sb_http_open(void); /* HTTP connections open now */
 void sb_metrics_render(struct sb_buf *out);
 
 #endif

@@ -8,14 +8,20 @@
 #include "hub.h"
 #include "api_internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 struct mail {
@@ -36,10 +42,15 @@ struct sb_hub {
 	int64_t snooze_next;
 	volatile sig_atomic_t signalled;
 	bool draining;
-	uint64_t drain_deadline;
+	uint64_t drain_deadline, drain_quiet_at;
 };
 
 struct sb_hub *sb_hub_g;
+
+int sb_hub_worker(void)
+{
+	return sb_hub_g ? sb_hub_g->cfg.worker_index : 0;
+}
 
 struct sb_store *sb_hub_store(void)
 {
@@ -111,6 +122,7 @@ static void store_event(void *ud, const struct sb_event *ev)
 {
 	(void)ud;
 	sb_ws_on_event(ev);
+	sb_cluster_publish(ev);
 }
 
 static void store_commit(void *ud, uint64_t us, int jobs)
@@ -188,6 +200,70 @@ static void lws_emit(int level, const char *line)
 	sb_log(level == LLL_ERR ? SB_LOG_ERR : SB_LOG_WARN, "msg=lws text=\"%.*s\"", (int)n, line);
 }
 
+/* ---- a listener shared by several workers ----
+ * lws 4.1 sets no SO_REUSEPORT, so the master binds the port once and every worker accepts
+ * from that one socket (inherited across exec): the listen fd is adopted as a raw
+ * descriptor, and each readiness accepts what is queued and hands it to lws as if its own
+ * listener had. A draining worker just stops accepting; the others take every new
+ * connection, so an upgrade refuses nothing. */
+
+static struct lws *accept_wsi;
+static int shared_listen_fd = -1;
+
+static int cb_accept(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+		     size_t len)
+{
+	switch (reason) {
+	case LWS_CALLBACK_RAW_RX_FILE:
+		for (int i = 0; i < 64 && !sb_hub_draining(); i++) {
+			int fd = accept4(shared_listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+			if (fd < 0)
+				break; /* EAGAIN: another worker took it, or none left */
+			if (!lws_adopt_socket_vhost(lws_get_vhost(wsi), fd))
+				sb_log(SB_LOG_WARN, "msg=adopt_failed");
+		}
+		return 0;
+	case LWS_CALLBACK_RAW_CLOSE_FILE:
+		accept_wsi = NULL;
+		return 0;
+	default:
+		return 0;
+	}
+	(void)user;
+	(void)in;
+	(void)len;
+}
+
+static const struct lws_protocols accept_protocol = {
+	.name = "sb-accept",
+	.callback = cb_accept,
+};
+
+/* Shuts down our listening sockets: the kernel stops handing us connections (with
+ * SO_REUSEPORT it hands them to the other workers) while the connections we have go on. */
+static void stop_listening(void)
+{
+	if (shared_listen_fd >= 0) {
+		/* the listener is shared: stop accepting here only, never shut it down */
+		if (accept_wsi)
+			lws_set_timeout(accept_wsi, PENDING_TIMEOUT_KILLED_BY_PARENT,
+					LWS_TO_KILL_ASYNC);
+		return;
+	}
+	DIR *d = opendir("/proc/self/fd");
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		int fd = atoi(e->d_name), v = 0;
+		socklen_t l = sizeof v;
+		if (fd > 2 && fd != dirfd(d) &&
+		    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &l) == 0 && v)
+			shutdown(fd, SHUT_RDWR);
+	}
+	closedir(d);
+}
+
 /* ---- signals ---- */
 
 static void on_signal(int sig)
@@ -244,10 +320,13 @@ static int serve(struct sb_hub *h)
 		return 1;
 
 	/* the agent protocol first: a WebSocket without a subprotocol header binds to it */
-	struct lws_protocols prot[3];
+	struct lws_protocols prot[4];
 	prot[0] = sb_ws_protocol;
 	prot[1] = sb_http_protocol;
-	memset(&prot[2], 0, sizeof prot[2]);
+	prot[2] = accept_protocol;
+	memset(&prot[3], 0, sizeof prot[3]);
+	const char *lfd = getenv("SB_LISTEN_FD");
+	shared_listen_fd = lfd ? atoi(lfd) : -1;
 	build_mounts(cfg);
 
 	lws_set_log_level(LLL_ERR | LLL_WARN, lws_emit);
@@ -267,6 +346,8 @@ static int serve(struct sb_hub *h)
 		       LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
 	if (!strchr(cfg->listen_host, ':'))
 		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+	if (shared_listen_fd >= 0)
+		info.port = CONTEXT_PORT_NO_LISTEN_SERVER; /* the master's socket is ours */
 	/* security headers on every answer, files included */
 	static struct lws_protocol_vhost_options hdrs[] = {
 		{ &hdrs[1], NULL, "X-Content-Type-Options:", "nosniff" },
@@ -293,10 +374,31 @@ static int serve(struct sb_hub *h)
 		sb_store_stop(h->store);
 		return 1;
 	}
-	if (sb_channels_start()) {
+	if (shared_listen_fd >= 0) {
+		lws_sock_file_fd_type d = { .filefd = shared_listen_fd };
+		struct lws_vhost *vh = lws_get_vhost_by_name(h->lws, "switchboard");
+		accept_wsi = vh ? lws_adopt_descriptor_vhost(vh, LWS_ADOPT_RAW_FILE_DESC, d,
+							     "sb-accept", NULL)
+				: NULL;
+		if (!accept_wsi) {
+			sb_log(SB_LOG_ERR, "msg=shared_listener_failed fd=%d", shared_listen_fd);
+			lws_context_destroy(h->lws);
+			sb_store_stop(h->store);
+			return 1;
+		}
+	}
+	if (sb_channels_start() ||
+	    sb_cluster_start(cfg->worker_index > 0, cfg->nats_url)) {
 		lws_context_destroy(h->lws);
 		sb_store_stop(h->store);
 		return 1;
+	}
+	/* tell a supervising master we are serving */
+	const char *rfd = getenv("SB_READY_FD");
+	if (rfd && atoi(rfd) > 2) {
+		if (write(atoi(rfd), "r", 1) != 1)
+			sb_log(SB_LOG_WARN, "msg=ready_signal_failed");
+		close(atoi(rfd));
 	}
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
@@ -314,15 +416,19 @@ static int serve(struct sb_hub *h)
 			h->draining = true;
 			h->drain_deadline = sb_now_us() + 10 * 1000000ull;
 			sb_log(SB_LOG_INFO, "msg=draining");
-			/* From here new requests get 503 and new sockets are refused (lws 4.1.6's
-			 * lws_context_deprecate crashes, so the listener stays open until the
-			 * context goes, a few milliseconds later); open sockets hear 1001. */
+			/* Stop accepting (the listener is shut down, so with several workers
+			 * the kernel hands new connections to the others), answer what is
+			 * already on a connection with Connection: close, say 1001 on every
+			 * socket, and let queued writes commit. */
+			stop_listening();
 			sb_ws_shutdown();
-			sb_channels_stop();
+			sb_cluster_stop();
+			h->drain_quiet_at = sb_now_us() + 2 * 1000000ull;
 		}
 		if (h->draining) {
 			sb_store_drain(h->store);
-			bool quiet = sb_store_queue_depth(h->store) == 0 && sb_ws_count() == 0;
+			bool quiet = sb_store_queue_depth(h->store) == 0 && sb_ws_count() == 0 &&
+				     (sb_http_open() == 0 || sb_now_us() > h->drain_quiet_at);
 			if (quiet || sb_now_us() > h->drain_deadline)
 				break;
 		}
@@ -330,12 +436,211 @@ static int serve(struct sb_hub *h)
 			break;
 	}
 	/* let every queued write commit before the sockets go */
+	sb_channels_stop();
 	sb_store_stop(h->store);
 	lws_context_destroy(h->lws);
 	h->lws = NULL;
 	sb_auth_fini();
 	mailbox_run(h);
 	sb_log(SB_LOG_INFO, "msg=stopped");
+	return 0;
+}
+
+
+/* ---- several workers: the master process ---- */
+
+static volatile sig_atomic_t m_term, m_hup;
+
+static void m_signal(int sig)
+{
+	if (sig == SIGHUP)
+		m_hup = 1;
+	else
+		m_term = 1;
+}
+
+struct worker {
+	pid_t pid;
+	int index, gen;
+	bool draining;
+};
+
+static char self_path[4096];
+
+/* Starts worker `index` of generation `gen` from the binary at self_path (a new binary
+ * after an upgrade), with the master's own serve arguments. Returns the pid; ready_fd gets
+ * a byte when it serves. */
+static pid_t spawn_worker(int index, int argc, char **argv, int ready_wr)
+{
+	pid_t pid = fork();
+	if (pid != 0)
+		return pid;
+	char idx[16], rfd[16];
+	snprintf(idx, sizeof idx, "%d", index);
+	snprintf(rfd, sizeof rfd, "%d", ready_wr);
+	setenv("SB_WORKER_INDEX", idx, 1);
+	setenv("SB_READY_FD", rfd, 1);
+	setenv("SB_WORKERS", "1", 1); /* a worker is one process */
+	setenv("SB_DEMO", "0", 1);    /* the master made the demo tenant */
+	char **av = sb_calloc((size_t)argc + 4, sizeof *av);
+	int n = 0;
+	av[n++] = self_path;
+	av[n++] = "serve";
+	for (int i = 0; i < argc; i++) {
+		/* the master's --workers/--demo are not the worker's business */
+		if (!strcmp(argv[i], "--workers") && i + 1 < argc) {
+			i++;
+			continue;
+		}
+		if (!strncmp(argv[i], "--workers=", 10) || !strcmp(argv[i], "--demo"))
+			continue;
+		av[n++] = argv[i];
+	}
+	av[n] = NULL;
+	execv(self_path, av);
+	fprintf(stderr, "hubd: exec %s failed: %s\n", self_path, strerror(errno));
+	_exit(127);
+}
+
+/* Waits for `want` ready bytes on fd, up to timeout_ms; returns how many came. */
+static int wait_ready(int fd, int want, int timeout_ms)
+{
+	int got = 0;
+	uint64_t end = sb_now_us() + (uint64_t)timeout_ms * 1000;
+	while (got < want && sb_now_us() < end) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int n = poll(&p, 1, 100);
+		if (n > 0) {
+			char buf[64];
+			ssize_t r = read(fd, buf, sizeof buf);
+			if (r > 0)
+				got += (int)r;
+		}
+		if (m_term)
+			break;
+	}
+	return got;
+}
+
+static int serve_master(struct sb_hub *h, int argc, char **argv)
+{
+	const struct sb_config *cfg = &h->cfg;
+	int n = cfg->workers;
+	if (cfg->demo && demo_setup(h))
+		return 1;
+	/* the workers open their own connections: none crosses the fork */
+	sb_store_close(h->store);
+	h->store = NULL;
+	ssize_t l = readlink("/proc/self/exe", self_path, sizeof self_path - 1);
+	if (l <= 0)
+		return 1;
+	self_path[l] = '\0';
+	char *del = strstr(self_path, " (deleted)");
+	if (del)
+		*del = '\0';
+	/* one listening socket for every worker, of every generation */
+	struct sockaddr_in sa_in = { .sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->port) };
+	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), one = 1;
+	if (lfd < 0 || inet_pton(AF_INET, cfg->listen_host, &sa_in.sin_addr) != 1 ||
+	    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
+	    bind(lfd, (struct sockaddr *)&sa_in, sizeof sa_in) || listen(lfd, 4096)) {
+		sb_log(SB_LOG_ERR, "msg=listen_failed host=%s port=%d err=\"%s\"", cfg->listen_host,
+		       cfg->port, strerror(errno));
+		return 1;
+	}
+	char lfds[16];
+	snprintf(lfds, sizeof lfds, "%d", lfd);
+	setenv("SB_LISTEN_FD", lfds, 1);
+	int ready[2];
+	if (pipe(ready))
+		return 1;
+	fcntl(ready[0], F_SETFL, O_NONBLOCK);
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = m_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	struct worker w[128];
+	int nw = 0, gen = 1;
+	for (int i = 1; i <= n; i++)
+		w[nw++] = (struct worker){ spawn_worker(i, argc, argv, ready[1]), i, gen, false };
+	int up = wait_ready(ready[0], n, 15000);
+	sb_log(SB_LOG_INFO, "msg=master workers=%d ready=%d pid=%d", n, up, (int)getpid());
+	printf("hubd: %d workers serving on %s:%d\n", up, cfg->listen_host, cfg->port);
+	fflush(stdout);
+
+	while (!m_term) {
+		if (m_hup) {
+			/* upgrade: the (new) binary's workers start beside the old ones on the
+			 * shared port; once they serve, the old ones drain */
+			m_hup = 0;
+			gen++;
+			int first_new = nw;
+			for (int i = 1; i <= n && nw < 128; i++)
+				w[nw++] = (struct worker){ spawn_worker(i, argc, argv, ready[1]), i, gen,
+							   false };
+			int ok = wait_ready(ready[0], n, 15000);
+			sb_log(SB_LOG_INFO, "msg=upgrade gen=%d ready=%d", gen, ok);
+			for (int i = 0; i < first_new; i++)
+				if (w[i].pid > 0 && !w[i].draining) {
+					w[i].draining = true;
+					kill(w[i].pid, SIGTERM);
+				}
+		}
+		int status;
+		pid_t pid = waitpid(-1, &status, 0);
+		if (pid < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		for (int i = 0; i < nw; i++) {
+			if (w[i].pid != pid)
+				continue;
+			w[i].pid = 0;
+			if (w[i].draining || m_term)
+				break;
+			/* a crash: restart it now; its agents reconnect and resume by seq */
+			sb_log(SB_LOG_ERR, "msg=worker_died index=%d pid=%d status=%d signal=%d",
+			       w[i].index, (int)pid, WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+			       WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+			w[i].pid = spawn_worker(w[i].index, argc, argv, ready[1]);
+			break;
+		}
+		/* forget finished slots so upgrades can go on forever */
+		int k = 0;
+		for (int i = 0; i < nw; i++)
+			if (w[i].pid > 0)
+				w[k++] = w[i];
+		nw = k;
+	}
+	sb_log(SB_LOG_INFO, "msg=master_stopping workers=%d", nw);
+	for (int i = 0; i < nw; i++)
+		if (w[i].pid > 0)
+			kill(w[i].pid, SIGTERM);
+	uint64_t end = sb_now_us() + 20 * 1000000ull;
+	int left = nw;
+	while (left > 0) {
+		int status;
+		pid_t pid = waitpid(-1, &status, WNOHANG);
+		if (pid > 0) {
+			left--;
+			continue;
+		}
+		if (pid < 0 && errno == ECHILD)
+			break;
+		if (sb_now_us() > end) {
+			for (int i = 0; i < nw; i++)
+				if (w[i].pid > 0)
+					kill(w[i].pid, SIGKILL);
+			end = sb_now_us() + 5 * 1000000ull;
+		}
+		usleep(20000);
+	}
+	sb_log(SB_LOG_INFO, "msg=master_stopped");
 	return 0;
 }
 
@@ -569,7 +874,7 @@ int main(int argc, char **argv)
 		sb_config_load(&h->cfg, NULL, argc - skip, argv + skip);
 		if (sb_store_open(h->cfg.db_path, &h->store))
 			return 1;
-		rc = serve(h);
+		rc = h->cfg.workers > 1 ? serve_master(h, argc - skip, argv + skip) : serve(h);
 	} else if (!strcmp(cmd, "migrate") || !strcmp(cmd, "check")) {
 		sb_config_load(&h->cfg, NULL, argc - skip, argv + skip);
 		if (sb_store_open(h->cfg.db_path, &h->store))

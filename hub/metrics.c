@@ -80,6 +80,11 @@ void sb_metrics_gauge_http(int delta)
 	http_conns += delta;
 }
 
+int sb_http_open(void)
+{
+	return http_conns;
+}
+
 void sb_metrics_render(struct sb_buf *o)
 {
 	sb_buf_adds(o, "# HELP sb_ws_connections Agent WebSocket connections open.\n"

@@ -272,6 +272,22 @@ void sb_ws_on_event(const struct sb_event *ev)
 	}
 }
 
+void sb_ws_resync_from_store(void)
+{
+	for (int b = 0; b < TBUCKETS; b++)
+		for (struct tenant_rt *t = tenants[b]; t; t = t->next) {
+			int64_t seq = sb_store_tenant_seq(sb_hub_store(), t->id);
+			if (seq <= t->last_seq)
+				continue;
+			/* committed by another worker and not (yet) heard of: the sockets read
+			 * the frames from the store */
+			t->last_seq = seq;
+			for (struct ws_pss *p = t->socks; p; p = p->next)
+				if (p->state == WS_LIVE)
+					lws_callback_on_writable(p->wsi);
+		}
+}
+
 static void scratch_frame(void *ud, int64_t seq, const char *frame, size_t len)
 {
 	size_t *out = ud;
