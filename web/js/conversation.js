@@ -2,7 +2,7 @@
 // (SMS segment count, canned responses with '/', note mode), assignment, status, snooze, the
 // contact panel, typing and viewing indicators.
 import { get, post, patch, qs } from './api.js';
-import { h, clear, toast, fmtTime, fmtFull, field, nextId } from './dom.js';
+import { h, fill, clear, toast, fmtTime, fmtFull, field, nextId } from './dom.js';
 import { S, on, emit, mergeConv, convTitle, agentName } from './state.js';
 import { countSegments } from './segments.js';
 
@@ -43,7 +43,7 @@ export class Conversation {
 		this.stopTyping();
 		this.id = null;
 		S.currentConv = null;
-		clear(this.el).append(h('div.placeholder', h('p.muted', 'Pick a conversation from the inbox.')));
+		fill(this.el, h('div.placeholder', h('p.muted', 'Pick a conversation from the inbox.')));
 	}
 
 	async open(id) {
@@ -73,7 +73,7 @@ export class Conversation {
 			this.markReadIfVisible(true);
 			this.loadContact();
 		} catch (e) {
-			if (gen === this.gen) clear(this.thread).append(h('p.error', { role: 'alert' }, `Could not load this conversation: ${e.message}`));
+			if (gen === this.gen) fill(this.thread, h('p.error', { role: 'alert' }, `Could not load this conversation: ${e.message}`));
 		}
 	}
 
@@ -125,7 +125,7 @@ export class Conversation {
 		this.typingEl = h('p.typing', { 'aria-live': 'polite' });
 		this.buildComposer();
 		this.contactEl = h('aside.contact-panel', { 'aria-label': 'Contact' });
-		clear(this.el).append(h('div.conv-main', header, this.thread, this.typingEl, this.composer), this.contactEl);
+		fill(this.el, h('div.conv-main', header, this.thread, this.typingEl, this.composer), this.contactEl);
 	}
 
 	drawHeader() {
@@ -135,7 +135,7 @@ export class Conversation {
 		const ch = S.channels.find((x) => x.id === c.channel_id);
 		this.sub.textContent = [c.contact?.name ? c.contact.phone : null, ch ? ch.name : null,
 			c.status === 'snoozed' && c.snoozed_until ? `Snoozed until ${fmtFull(c.snoozed_until)}` : null].filter(Boolean).join(' · ');
-		clear(this.assignSel).append(h('option', { value: '' }, 'Unassigned'),
+		fill(this.assignSel, h('option', { value: '' }, 'Unassigned'),
 			[...S.agents.values()].filter((a) => a.active !== false || a.id === c.assignee_id)
 				.map((a) => h('option', { value: String(a.id), selected: a.id === c.assignee_id }, a.id === S.me.id ? `${a.name || a.email} (me)` : a.name || a.email)));
 		this.assignSel.value = c.assignee_id == null ? '' : String(c.assignee_id);
@@ -241,7 +241,7 @@ export class Conversation {
 		const st = el.querySelector('.msg-status');
 		if (!st) return;
 		el.dataset.status = m.status;
-		clear(st).append(h('span.status', { 'data-status': m.status }, STATUS_TEXT[m.status] || m.status));
+		fill(st, h('span.status', { 'data-status': m.status }, STATUS_TEXT[m.status] || m.status));
 		if (m.status === 'failed' || m.status === 'undelivered') {
 			const reason = [m.status_reason || 'The carrier refused the message.', m.status_code ? `(error ${m.status_code})` : ''].join(' ');
 			st.append(h('span.reason', reason), h('button.retry', { type: 'button', on: { click: () => this.retry(m.id, el) } }, 'Retry'));
@@ -473,7 +473,7 @@ export class Conversation {
 			this.contact = ct;
 			this.drawContact();
 		} catch (e) {
-			clear(this.contactEl).append(h('p.error', `Could not load the contact: ${e.message}`));
+			fill(this.contactEl, h('p.error', `Could not load the contact: ${e.message}`));
 		}
 	}
 
@@ -506,7 +506,7 @@ export class Conversation {
 		field('Name', inputs.name), field('Phone', inputs.phone, 'E.164, like +14155550123'), field('Email', inputs.email), field('Notes', inputs.notes),
 		err, h('button.primary', { type: 'submit' }, 'Save contact'));
 		const others = (ct.conversations || []).filter((x) => x.id !== this.id);
-		clear(this.contactEl).append(h('h3', 'Contact'), form,
+		fill(this.contactEl, h('h3', 'Contact'), form,
 			h('h4', 'Other conversations'),
 			others.length ? h('ul.other-convs', others.map((x) => h('li', h('a', { href: `#/c/${x.id}` }, `#${x.id} · ${x.status} · ${fmtTime(x.last_activity_at)}`)))) : h('p.muted', 'None'));
 	}

@@ -69,3 +69,10 @@ export function field(label, input, hint) {
 	}
 	return h('div.field', kids);
 }
+
+// Replace el's children with kids (arrays flattened, null skipped).
+export function fill(el, ...kids) {
+	clear(el);
+	append(el, kids);
+	return el;
+}

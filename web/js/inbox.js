@@ -2,7 +2,7 @@
 // newest activity first and reordered live; windowed rendering (only the visible rows exist in
 // the DOM) and infinite scroll over the API's cursors.
 import { get, qs } from './api.js';
-import { h, clear, fmtTime } from './dom.js';
+import { h, fill, clear, fmtTime } from './dom.js';
 import { S, on, convCmp, mergeConv, convTitle, agentName } from './state.js';
 
 const ROW = 72; // px, fixed row height (matches .conv-row in app.css)
@@ -76,7 +76,7 @@ export class Inbox {
 
 	fillChannels() {
 		const cur = this.channel;
-		clear(this.chanSel).append(h('option', { value: '' }, 'All channels'),
+		fill(this.chanSel, h('option', { value: '' }, 'All channels'),
 			S.channels.map((c) => h('option', { value: String(c.id), selected: String(c.id) === cur }, c.name)));
 	}
 
@@ -96,7 +96,7 @@ export class Inbox {
 	params(cursor) {
 		// hub bug: query values are URL-decoded twice, so a '+' would turn into a space
 		const q = this.q.replace(/^\+/, '');
-		return qs({ status: this.status, assignee: this.view, channel: this.channel, q, cursor, limit: PAGE });
+		return qs({ status: this.status, assignee: this.view === 'mine' ? 'me' : this.view, channel: this.channel, q, cursor, limit: PAGE });
 	}
 
 	async load() {

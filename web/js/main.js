@@ -1,7 +1,7 @@
 // Switchboard agents' console: boot, login, the shell (header, connection state, presence),
 // the router (#/, #/c/ID, #/settings, #/simulator) and the live event dispatch.
 import { api, get, post, setCsrf, onUnauthenticated, ApiError } from './api.js';
-import { h, clear, toast, field } from './dom.js';
+import { h, fill, clear, toast, field } from './dom.js';
 import { S, emit, on, mergeConv, totalUnread, convTitle, isAdmin } from './state.js';
 import { Live } from './live.js';
 import { Inbox } from './inbox.js';
@@ -51,7 +51,7 @@ function renderLogin(message) {
 			password.focus();
 		}
 	});
-	clear(app).append(h('main.login#main', form));
+	fill(app, h('main.login#main', form));
 	email.focus();
 }
 
@@ -210,7 +210,7 @@ function renderShell() {
 	const header = h('header.topbar', h('span.brand', 'Switchboard'), nav, h('div.spacer'), conn, presence, notifBtn,
 		h('span.who', S.me.name || S.me.email), logout);
 	const main = h('main.main#main', { tabindex: '-1' });
-	clear(app).append(header, main);
+	fill(app, header, main);
 	const labels = { live: 'Live', reconnecting: 'Reconnecting…', offline: 'Offline', connecting: 'Connecting…' };
 	on('conn', (s) => {
 		conn.dataset.state = s;
@@ -249,12 +249,12 @@ function route() {
 	let m;
 	if ((m = hash.match(/^#\/settings(?:\/(\w+))?/))) {
 		teardownInbox();
-		clear(main).append(renderSettings(m[1] || 'agents', loadRefs));
+		fill(main, renderSettings(m[1] || 'agents', loadRefs));
 		return;
 	}
 	if (hash.startsWith('#/simulator')) {
 		teardownInbox();
-		clear(main).append(renderSimulator());
+		fill(main, renderSimulator());
 		return;
 	}
 	if (!shell.inbox) {

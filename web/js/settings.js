@@ -1,6 +1,6 @@
 // Settings (owners and admins): agents, channels, canned responses, SMS help text.
 import { get, post, patch, put, del } from './api.js';
-import { h, clear, toast, field, fmtFull } from './dom.js';
+import { h, fill, clear, toast, field, fmtFull } from './dom.js';
 import { S } from './state.js';
 
 const TABS = { agents: 'Agents', channels: 'Channels', canned: 'Canned responses', sms: 'SMS settings' };
@@ -59,7 +59,7 @@ async function agents(body, reloadRefs) {
 			out.append(h('p.error', { role: 'alert' }, ex.message));
 		}
 	} } }, h('h2', 'Invite an agent'), field('Email', email), field('Name', name), field('Role', role), h('button.primary', { type: 'submit' }, 'Invite'), out);
-	clear(body).append(h('h2', 'Agents'), table, form);
+	fill(body, h('h2', 'Agents'), table, form);
 }
 
 function copyRow(input, label) {
@@ -119,7 +119,7 @@ async function channels(body, reloadRefs) {
 	} } }, h('h2', 'Add an SMS channel'), field('Name', name), field('Sender number', from, 'E.164, like +15005550006'),
 	h('div.field.check', sandbox, h('label', { for: sandbox.id = 'chan-sandbox' }, 'Sandbox (simulated Twilio, no real messages)')),
 	creds, err, h('button.primary', { type: 'submit' }, 'Create channel'));
-	clear(body).append(h('h2', 'Channels'), list.length ? cards : h('p.muted', 'No channels yet.'), form);
+	fill(body, h('h2', 'Channels'), list.length ? cards : h('p.muted', 'No channels yet.'), form);
 }
 
 async function canned(body, reloadRefs) {
@@ -166,7 +166,7 @@ async function canned(body, reloadRefs) {
 			err.textContent = ex.message;
 		}
 	} } }, h('h2', 'New canned response'), field('Shortcut', sc, 'Type / and this in the composer'), field('Title', title), field('Text', text), err, h('button.primary', { type: 'submit' }, 'Add'));
-	clear(body).append(h('h2', 'Canned responses'), items.length ? items : h('p.muted', 'None yet.'), form);
+	fill(body, h('h2', 'Canned responses'), items.length ? items : h('p.muted', 'None yet.'), form);
 }
 
 async function sms(body) {
@@ -189,5 +189,5 @@ async function sms(body) {
 	} } }, field('SMS help text (answer to HELP)', help), field('Auto-reply', auto),
 	h('div.field.check', unified, h('label', { for: 'set-unified' }, 'One thread per contact across channels')),
 	err, h('button.primary', { type: 'submit' }, 'Save'));
-	clear(body).append(h('h2', 'SMS settings'), form);
+	fill(body, h('h2', 'SMS settings'), form);
 }

@@ -1,7 +1,7 @@
 // The SMS simulator for sandbox channels: play a customer's phone, text the business, see what
 // the business sent back (with status), send STOP / START.
 import { get, post } from './api.js';
-import { h, clear, toast, field, fmtTime } from './dom.js';
+import { h, fill, clear, toast, field, fmtTime } from './dom.js';
 import { S } from './state.js';
 
 let pollTimer = 0;
@@ -54,7 +54,7 @@ export function renderSimulator() {
 			const key = JSON.stringify(msgs.map((m) => [m.sid, m.status]));
 			if (key === last) return;
 			last = key;
-			clear(log).append(msgs.length ? msgs.map((m) => h('li.sim-msg', { class: `sim-msg ${m.direction === 'from_customer' ? 'sim-mine' : 'sim-theirs'}`, 'data-sid': m.sid },
+			fill(log, msgs.length ? msgs.map((m) => h('li.sim-msg', { class: `sim-msg ${m.direction === 'from_customer' ? 'sim-mine' : 'sim-theirs'}`, 'data-sid': m.sid },
 				h('p.msg-body', m.body),
 				h('p.msg-meta', h('span', m.direction === 'from_customer' ? 'You → business' : 'Business → you'), ' · ', fmtTime(m.created_at), ' · ',
 					h('span.status', { 'data-status': m.status }, m.status), m.error_code ? ` (error ${m.error_code})` : ''))) : h('li.muted', 'No messages with this number yet.'));
