@@ -337,11 +337,13 @@ static int write_answer(struct lws *wsi, struct sb_req *r)
 		if (rc)
 			return -1;
 		r->headers_sent = true;
-		if (r->out.len && r->method != SB_HEAD) {
+		/* the body follows at once unless the socket is full (one poll round saved) */
+		if (r->out.len && r->method != SB_HEAD && lws_send_pipe_choked(wsi)) {
 			lws_callback_on_writable(wsi);
 			return 0;
 		}
-	} else if (r->sent < r->out.len && r->method != SB_HEAD) {
+	}
+	if (r->sent < r->out.len && r->method != SB_HEAD) {
 		size_t chunk = r->out.len - r->sent;
 		if (chunk > 16384)
 			chunk = 16384;
