@@ -569,6 +569,13 @@ static int serve_master(struct sb_hub *h, int argc, char **argv)
 		w[nw++] = (struct worker){ spawn_worker(i, argc, argv, ready[1]), i, gen, false };
 	int up = wait_ready(ready[0], n, 15000);
 	sb_log(SB_LOG_INFO, "msg=master workers=%d ready=%d pid=%d", n, up, (int)getpid());
+	char pidfile[1100];
+	snprintf(pidfile, sizeof pidfile, "%s.master.pid", cfg->db_path);
+	FILE *pf = fopen(pidfile, "w");
+	if (pf) {
+		fprintf(pf, "%d\n", (int)getpid());
+		fclose(pf);
+	}
 	printf("hubd: %d workers serving on %s:%d\n", up, cfg->listen_host, cfg->port);
 	fflush(stdout);
 
@@ -640,6 +647,7 @@ static int serve_master(struct sb_hub *h, int argc, char **argv)
 		}
 		usleep(20000);
 	}
+	unlink(pidfile);
 	sb_log(SB_LOG_INFO, "msg=master_stopped");
 	return 0;
 }
@@ -854,7 +862,8 @@ static void usage(void)
 		"       hubd tenant create --name NAME\n"
 		"       hubd agent create --tenant ID --email EMAIL --role owner|admin|agent"
 		" [--name NAME]   (password on stdin)\n"
-		"       hubd apikey create --tenant ID\n");
+		"       hubd apikey create --tenant ID\n"
+		"       hubd upgrade [--db PATH]     zero-downtime restart of a --workers hub\n");
 }
 
 int main(int argc, char **argv)
@@ -875,6 +884,28 @@ int main(int argc, char **argv)
 		if (sb_store_open(h->cfg.db_path, &h->store))
 			return 1;
 		rc = h->cfg.workers > 1 ? serve_master(h, argc - skip, argv + skip) : serve(h);
+	} else if (!strcmp(cmd, "upgrade")) {
+		/* hubd upgrade [--db PATH]: the master of the hub on that database starts the
+		 * (new) binary's workers, then drains the old ones */
+		sb_config_load(&h->cfg, NULL, argc - skip, argv + skip);
+		char pidfile[1100];
+		snprintf(pidfile, sizeof pidfile, "%s.master.pid", h->cfg.db_path);
+		FILE *pf = fopen(pidfile, "r");
+		int pid = 0;
+		if (!pf || fscanf(pf, "%d", &pid) != 1 || pid <= 1) {
+			fprintf(stderr, "hubd: no running master for %s (%s); upgrades need --workers "
+					"2 or more\n", h->cfg.db_path, pidfile);
+			if (pf)
+				fclose(pf);
+			return 1;
+		}
+		fclose(pf);
+		if (kill(pid, SIGHUP)) {
+			fprintf(stderr, "hubd: signalling %d: %s\n", pid, strerror(errno));
+			return 1;
+		}
+		printf("upgrade started: master %d is starting new workers\n", pid);
+		rc = 0;
 	} else if (!strcmp(cmd, "migrate") || !strcmp(cmd, "check")) {
 		sb_config_load(&h->cfg, NULL, argc - skip, argv + skip);
 		if (sb_store_open(h->cfg.db_path, &h->store))

@@ -156,7 +156,7 @@ test('a SIGKILLed worker is restarted within a second; its agents resume with no
 	assert.ok(restartMs < 1000, `restarted in ${restartMs} ms`);
 });
 
-test('an upgrade (SIGHUP) under a stream of signed webhooks refuses none and loses none', async () => {
+test('an upgrade (hubd upgrade) under a stream of signed webhooks refuses none and loses none', async () => {
 	const sock = await agentSocket(hub.url, { cookie: t.a.agent.cookie });
 	const w = await sock.next('welcome');
 	const url = channel.webhook_urls.inbound;
@@ -185,7 +185,7 @@ test('an upgrade (SIGHUP) under a stream of signed webhooks refuses none and los
 	})();
 	await sleep(500);
 	const old = workerPids(hub.proc.pid);
-	process.kill(hub.proc.pid, 'SIGHUP');
+	execFileSync(process.env.HUBD, ['upgrade', '--db', hub.dbPath]);
 	await waitFor(() => { const p = workerPids(hub.proc.pid); return p.length === 4 && p.every((x) => !old.includes(x)); }, 15000, 'the new generation alone');
 	await sleep(500);
 	stop = true;
