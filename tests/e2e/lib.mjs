@@ -113,7 +113,7 @@ export async function sandboxChannel(sess, name = 'Sandbox SMS') {
 
 export async function simulate(sess, channelId, from, body) {
 	const r = await sess.api('POST', `/api/v1/channels/${channelId}/simulate`, { from, body });
-	if (r.status !== 200 && r.status !== 201) throw new Error(`simulate: ${r.status} ${r.text}`);
+	if (r.status < 200 || r.status > 299) throw new Error(`simulate: ${r.status} ${r.text}`);
 	return r.json;
 }
 

@@ -111,6 +111,7 @@ export class Inbox {
 			this.append(r);
 			this.scroller.scrollTop = 0;
 			this.focusIdx = 0;
+			this.dirty = true; // rows drawn for the previous list are stale
 			this.renderNow();
 			performance.mark('sb-inbox-rendered');
 		} catch (e) {
