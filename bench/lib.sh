@@ -136,3 +136,26 @@ sbload_field() {
 sbload_rate() {
 	sed -n 's/.*, \([0-9]*\) deliveries per CPU-second.*/\1/p' "$1" | head -1
 }
+
+# cpu_busy_pct SECONDS: percent of the machine's CPU time that was busy over the interval
+# (all processes; between scenarios it is other people's load).
+cpu_busy_pct() {
+	a=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat)
+	sleep "$1"
+	b=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat)
+	echo "$a $b" | awk '{ t = $4 - $2; printf "%d", t > 0 ? 100 * ($3 - $1) / t : 0 }'
+}
+
+# wait_quiet MAX_S: waits (at most MAX_S seconds) until the machine is under 10% busy;
+# prints the last reading. Latency figures taken next to another benchmark are worthless.
+wait_quiet() {
+	w=0
+	while :; do
+		busy=$(cpu_busy_pct 1)
+		[ "$busy" -lt 10 ] && break
+		w=$((w + 1))
+		[ $w -ge "$1" ] && break
+		[ $w = 1 ] && echo "  (machine ${busy}% busy with other work; waiting up to $1 s)" >&2
+	done
+	echo "$busy"
+}
