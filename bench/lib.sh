@@ -143,7 +143,7 @@ cpu_busy_pct() {
 	a=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat)
 	sleep "$1"
 	b=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat)
-	echo "$a $b" | awk '{ t = $4 - $2; printf "%d", t > 0 ? 100 * ($3 - $1) / t : 0 }'
+	echo "$a $b" | awk '{ t = $4 - $2; printf "%d", (t > 0 ? 100 * ($3 - $1) / t : 0) }'
 }
 
 # wait_quiet MAX_S: waits (at most MAX_S seconds) until the machine is under 10% busy;
