@@ -48,14 +48,12 @@ test('a fresh connection reset after the provider created the message: created o
 });
 
 test('a reused keep-alive connection reset after the provider created the message: created once, never resent', {
-	todo: 'hub bug: hub/httpc.c reuses keep-alive connections for POST creates and libcurl silently re-sends a request whose reused connection dies before any answer byte ("Connection died, retrying a fresh connect"), so the provider creates the message twice while the hub records one attempt; fix: CURLOPT_FRESH_CONNECT=1 and CURLOPT_FORBID_REUSE=1 for non-idempotent requests',
 }, async () => {
 	const { created, row } = await sendWith(['201', 'reset'], 'reused');
 	assert.equal(created, 1, `the provider created it ${created} times (hub: ${JSON.stringify(row)})`);
 });
 
 test('a reused connection reset before the provider read it: the hub does not resend by itself (ambiguous -> unconfirmed)', {
-	todo: 'hub bug: same libcurl retry on reused connections: the request goes out twice although the hub counted one attempt',
 }, async () => {
 	const before = (await fake.ctl('GET', '/requests')).requests;
 	const { row } = await sendWith(['201', 'reset_before'], 'reused-before');
