@@ -765,6 +765,20 @@ bool api__extra_route(struct sb_req *r, const char **s, int n)
 			sb_http_error(r, 404, "not_found", "no such message");
 			return true;
 		}
+		/* the customer may have opted out since: nothing leaves for them */
+		int64_t conv = 0, chan = 0;
+		char to[64] = "";
+		struct sb_channel_row row;
+		if (!sb_store_message_conv(sb_hub_store(), r->auth.tenant, id, &conv, &chan) &&
+		    !sb_store_conv_target(sb_hub_store(), r->auth.tenant, conv, &(int64_t){ 0 }, to,
+					  sizeof to) &&
+		    !sb_store_channel_get(sb_hub_store(), r->auth.tenant, chan, &row) &&
+		    sb_store_optout_get(sb_hub_store(), r->auth.tenant, row.sender, to) == 1) {
+			sb_http_error(r, 422, "opted_out",
+				      "the customer replied STOP to this number; they must text START "
+				      "before you can message them");
+			return true;
+		}
 		struct api_ctx *c = api__ctx(r);
 		c->tenant = r->auth.tenant;
 		c->id = id;

@@ -19,7 +19,7 @@ struct sb_httpc_job {
 	CURL *easy;
 	struct curl_slist *hdrs;
 	char *url, *body;
-	size_t body_len;
+	size_t body_len, body_off;
 	struct sb_buf resp;
 	struct sb_httpc_res res;
 	void (*done)(void *arg, const struct sb_httpc_res *res);
@@ -60,6 +60,30 @@ static size_t on_header(char *p, size_t sz, size_t n, void *ud)
 		snprintf(j->res.retry_after, sizeof j->res.retry_after, "%.*s", (int)(e - v), p + v);
 	}
 	return len;
+}
+
+/* The request body is read through this callback and can never be rewound: libcurl resends
+ * a request on its own when a reused keep-alive connection dies before any answer, which for
+ * a provider's "create" could send a message twice. Unable to rewind, the transfer fails
+ * instead (CURLE_SEND_FAIL_REWIND) and the outbox treats it as ambiguous. */
+static size_t on_read(char *buf, size_t sz, size_t n, void *ud)
+{
+	struct sb_httpc_job *j = ud;
+	size_t want = sz * n, left = j->body_len - j->body_off;
+	if (want > left)
+		want = left;
+	memcpy(buf, j->body + j->body_off, want);
+	j->body_off += want;
+	return want;
+}
+
+static int on_seek(void *ud, curl_off_t off, int origin)
+{
+	struct sb_httpc_job *j = ud;
+	/* the first send may ask for the start; anything after a byte left is a resend */
+	if (origin == SEEK_SET && off == 0 && j->body_off == 0)
+		return CURL_SEEKFUNC_OK;
+	return CURL_SEEKFUNC_CANTSEEK;
 }
 
 static void job_free(struct sb_httpc_job *j)
@@ -215,8 +239,11 @@ int sb_httpc_submit(const char *method, const char *url, const char *const *head
 		j->body = sb_strndup(body ? body : "", body_len);
 		j->body_len = body_len;
 		curl_easy_setopt(e, CURLOPT_POST, 1L);
-		curl_easy_setopt(e, CURLOPT_POSTFIELDS, j->body);
-		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)body_len);
+		curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
+		curl_easy_setopt(e, CURLOPT_READDATA, j);
+		curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, on_seek);
+		curl_easy_setopt(e, CURLOPT_SEEKDATA, j);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
 	} else if (strcmp(method, "GET")) {
 		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
 	}

@@ -228,14 +228,27 @@ static bool basic_ok(struct sb_req *r, struct chan_rt *c)
 	return ok;
 }
 
+/* The first value of name in the form body, decoded ('+' is a space), in the arena. */
 static const char *form_get(struct sb_req *r, const char *name)
 {
-	/* the body is a form; reuse the query decoder on it */
-	char *saved = r->query;
-	r->query = (char *)sb_buf_cstr(&r->body);
-	const char *v = sb_http_qparam(r, name);
-	r->query = saved;
-	return v;
+	size_t nl = strlen(name);
+	const char *p = sb_buf_cstr(&r->body);
+	while (*p) {
+		const char *amp = strchr(p, '&');
+		size_t seg = amp ? (size_t)(amp - p) : strlen(p);
+		if (seg > nl && !strncmp(p, name, nl) && p[nl] == '=') {
+			char *v = sb_arena_strndup(&r->arena, p + nl + 1, seg - nl - 1);
+			long n = sb_url_decode(v, v, seg - nl - 1, true);
+			if (n < 0)
+				return NULL;
+			v[n] = '\0';
+			return v;
+		}
+		if (!amp)
+			break;
+		p = amp + 1;
+	}
+	return NULL;
 }
 
 void sb_sandbox_route(struct sb_req *r, const char **s, int n)

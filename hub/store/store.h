@@ -281,7 +281,11 @@ struct sb_send_in {
 /* Message (pending) + outbox row + event, one transaction. 1 when client_id existed. */
 int sb_tx_message_send(struct sb_tx *tx, int64_t tenant, const struct sb_send_in *in,
 		       int64_t *msg_out, struct sb_buf *json);
-/* An agent's retry of a failed outbound message: a new outbox row, status pending. */
+/* A message's conversation and channel. */
+int sb_store_message_conv(struct sb_store *st, int64_t tenant, int64_t msg, int64_t *conv,
+			  int64_t *channel);
+/* An agent's retry of a failed outbound message: a new outbox row, status pending.
+ * SB_ENOTFOUND when there is no such message, SB_ECONFLICT when it cannot be retried. */
 int sb_tx_message_retry(struct sb_tx *tx, int64_t tenant, int64_t msg, struct sb_buf *json);
 
 struct sb_outbox_row {

@@ -583,8 +583,17 @@ int sb_tx_message_retry(struct sb_tx *tx, int64_t tenant, int64_t msg, struct sb
 	int rc = sqlite3_step(s);
 	int64_t channel = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
 	sqlite3_reset(s);
-	if (rc != SQLITE_ROW)
-		return rc == SQLITE_DONE ? SB_ECONFLICT : store__err(tx->db, rc, "message_retry");
+	if (rc != SQLITE_ROW) {
+		if (rc != SQLITE_DONE)
+			return store__err(tx->db, rc, "message_retry");
+		/* a message of this tenant that cannot be retried, or none at all */
+		s = TX_STMT(tx, "SELECT 1 FROM messages WHERE tenant_id = ?1 AND id = ?2");
+		sqlite3_bind_int64(s, 1, tenant);
+		sqlite3_bind_int64(s, 2, msg);
+		int found = sqlite3_step(s) == SQLITE_ROW;
+		sqlite3_reset(s);
+		return found ? SB_ECONFLICT : SB_ENOTFOUND;
+	}
 	/* any earlier outbox row of this message is finished for good */
 	s = TX_STMT(tx, "UPDATE outbox SET state = 5 WHERE tenant_id = ?1 AND message_id = ?2 "
 			"AND state < 4");
@@ -815,6 +824,23 @@ int sb_store_conv_target(struct sb_store *st, int64_t tenant, int64_t conv, int6
 	if (sqlite3_step(s) == SQLITE_ROW) {
 		*channel = sqlite3_column_int64(s, 0);
 		copyz(to, tolen, s, 1);
+		rc = 0;
+	}
+	sqlite3_reset(s);
+	return rc;
+}
+
+int sb_store_message_conv(struct sb_store *st, int64_t tenant, int64_t msg, int64_t *conv,
+			  int64_t *channel)
+{
+	sqlite3_stmt *s = RD_STMT(st, "SELECT conversation_id, channel_id FROM messages "
+				      "WHERE tenant_id = ?1 AND id = ?2");
+	sqlite3_bind_int64(s, 1, tenant);
+	sqlite3_bind_int64(s, 2, msg);
+	int rc = SB_ENOTFOUND;
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		*conv = sqlite3_column_int64(s, 0);
+		*channel = sqlite3_column_int64(s, 1);
 		rc = 0;
 	}
 	sqlite3_reset(s);

@@ -370,7 +370,7 @@ test('per-channel concurrency: the fake never sees more than 16 requests at once
 	}
 });
 
-test('retry of a message failed with 21610 is refused while the customer is opted out: nothing leaves', { todo: 'hub bug: POST /messages/:id/retry skips the opt-out ledger and sends to an opted-out customer' }, async () => {
+test('retry of a message failed with 21610 is refused while the customer is opted out: nothing leaves', async () => {
 	const x = await runCase('opted out retry', [{ action: 'error', code: 21610 }], ['failed', 'delivered']);
 	assert.equal(x.msg.status_code, '21610');
 	const c0 = await counters();
@@ -383,7 +383,7 @@ test('retry of a message failed with 21610 is refused while the customer is opte
 	assert.equal(m.status, 'failed');
 });
 
-test('retry of a message that does not exist, or of another tenant\'s, is 404 and sends nothing', { todo: 'hub bug: sb_tx_message_retry answers SB_ECONFLICT (409) for a missing message' }, async () => {
+test('retry of a message that does not exist, or of another tenant\'s, is 404 and sends nothing', async () => {
 	const conv = await newConv();
 	await script([{ action: 'error', code: 21211 }]);
 	const r = await send(conv, 'failed for the other tenant');

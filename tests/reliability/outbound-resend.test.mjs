@@ -47,14 +47,12 @@ test('a fresh connection reset after the provider created the message: created o
 	assert.ok(row.status !== 'failed' || row.status_code, JSON.stringify(row));
 });
 
-test('a reused keep-alive connection reset after the provider created the message: created once, never resent', {
-}, async () => {
+test('a reused keep-alive connection reset after the provider created the message: created once, never resent', async () => {
 	const { created, row } = await sendWith(['201', 'reset'], 'reused');
 	assert.equal(created, 1, `the provider created it ${created} times (hub: ${JSON.stringify(row)})`);
 });
 
-test('a reused connection reset before the provider read it: the hub does not resend by itself (ambiguous -> unconfirmed)', {
-}, async () => {
+test('a reused connection reset before the provider read it: the hub does not resend by itself (ambiguous -> unconfirmed)', async () => {
 	const before = (await fake.ctl('GET', '/requests')).requests;
 	const { row } = await sendWith(['201', 'reset_before'], 'reused-before');
 	const after = (await fake.ctl('GET', '/requests')).requests;
