@@ -319,6 +319,20 @@ static void mark_done(void *arg, int rc)
 	perform(op, c);
 }
 
+static void optout_marked(void *arg, int rc)
+{
+	struct send_op *op = arg;
+	struct chan_rt *c = sb_chan_get(op->row->tenant, op->row->channel);
+	if (c)
+		c->inflight--;
+	if (rc) {
+		inflight_del(op->row->id);
+		op_free(op);
+		return;
+	}
+	settle(op);
+}
+
 static void due_row(void *ud, struct sb_outbox_row *row)
 {
 	(void)ud;
@@ -349,6 +363,21 @@ static void due_row(void *ud, struct sb_outbox_row *row)
 		/* a lookup leaves the row RECONCILE until its answer settles it */
 		op->lookup = true;
 		perform(op, c);
+		return;
+	}
+	if (sb_store_optout_get(sb_hub_store(), row->tenant, c->row.sender, row->to) == 1) {
+		/* the customer said STOP after this was queued: it never leaves */
+		op->state = SB_OB_FAILED;
+		snprintf(op->status, sizeof op->status, "failed");
+		snprintf(op->code, sizeof op->code, "opted_out");
+		snprintf(op->reason, sizeof op->reason,
+			 "The customer replied STOP to this number before it was sent.");
+		/* settle takes RECONCILE or SENDING rows only: mark, then settle */
+		op->job.run = mark_run;
+		op->job.done = optout_marked;
+		op->job.arg = op;
+		c->inflight++;
+		sb_store_submit(sb_hub_store(), &op->job);
 		return;
 	}
 	c->inflight++; /* reserve the slot while the mark commits */

@@ -225,3 +225,22 @@ test('a 1600-character body is sent (segments agree with the counter); 1601 is r
 	const reqs = (await fake.ctl('GET', '/requests')).requests;
 	assert.equal(reqs - before, 1, 'only the 1600-character é message left');
 });
+
+test('a reply queued before the customer texts STOP never leaves: failed opted_out at dispatch', async () => {
+	const phone = nextPhone();
+	const { conv } = await text(phone, 'hello');
+	// the provider asks to wait: the reply sits in the outbox while the customer opts out
+	await fake.ctl('POST', '/script', { steps: [{ action: '429', retry_after: '2' }], default: '201' });
+	const before = (await fake.ctl('GET', '/requests')).requests;
+	const r = await reply(conv, 'queued before the STOP');
+	assert.equal(r.status, 201, r.text);
+	await sleep(300);
+	await text(phone, 'STOP');
+	const m = await waitStatus(conv, r.json.id, ['failed', 'delivered', 'sent', 'queued'], 6000);
+	assert.equal(m.status, 'failed');
+	assert.equal(m.status_code, 'opted_out');
+	assert.match(m.status_reason, /STOP/);
+	const after = (await fake.ctl('GET', '/requests')).requests;
+	assert.equal(after - before, 1, 'only the refused first attempt reached the provider');
+	await fake.ctl('POST', '/reset');
+});
