@@ -49,6 +49,7 @@ test('a wrong password is refused with a clear message; the right one signs in',
 test('keyboard: arrows and Enter open a conversation; assignment to another agent', async () => {
 	await page.locator('.inbox-scroll').focus();
 	await page.keyboard.press('ArrowDown');
+	await page.locator('.conv-row.focused', { hasText: 'Sunday Sam' }).waitFor();
 	await page.keyboard.press('Enter');
 	await page.locator('.conv-title', { hasText: 'Sunday Sam' }).waitFor();
 	await page.getByLabel('Assignee').selectOption({ label: 'Pete Agent' });
@@ -102,7 +103,9 @@ test('a canned response made in settings is picked with / and sent', async () =>
 	await page.locator('form[aria-label="Canned response /sunday"]').waitFor();
 	await page.getByRole('link', { name: 'Inbox' }).click();
 	await page.locator('#inbox-status').selectOption('all');
+	await page.locator('.inbox-count', { hasText: '2 conversations' }).waitFor();
 	await row(page, 'Sunday Sam').click();
+	await page.locator('.conv-title', { hasText: 'Sunday Sam' }).waitFor();
 	const box = page.getByLabel('Message', { exact: true });
 	await box.pressSequentially('/sun');
 	await page.getByRole('option', { name: /sunday/ }).waitFor();
