@@ -427,7 +427,9 @@ static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
 		dispatch(r);
 		return 0;
 	case LWS_CALLBACK_HTTP_WRITEABLE:
-		if (!r || !r->answered)
+		if (!r)
+			break; /* a static file: lws's own writer */
+		if (!r->answered)
 			return 0;
 		return write_answer(wsi, r);
 	case LWS_CALLBACK_CLOSED_HTTP:

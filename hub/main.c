@@ -283,6 +283,8 @@ static const struct lws_http_mount mount_static = {
 	.mountpoint_len = 1,
 	.origin_protocol = LWSMPRO_FILE,
 	.def = "index.html",
+	/* file completions go to the HTTP protocol, which ends the transaction (keep-alive) */
+	.protocol = "sb-http",
 };
 
 static struct lws_http_mount mounts[7];

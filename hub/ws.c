@@ -762,7 +762,8 @@ static int cb_ws(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
 	default:
 		break;
 	}
-	return 0;
+	/* HTTP-level reasons reach the first protocol too: let lws finish them */
+	return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
 static void close_matching(int64_t tenant, bool (*match)(struct ws_pss *, const void *),
