@@ -6,7 +6,7 @@
  * once. Running in process lets libFuzzer see the server's coverage and ASan/UBSan see its
  * memory. Each input is one connection: the bytes are sent (placeholders @COOKIE@, @CSRF@,
  * @HOST@ and @ORIGIN@ replaced by the session's values, so inputs reach authenticated
- * REST handlers and the agent WebSocket), the write side is shut, the answer read until the
+ * REST handlers and the agent WebSocket; @CLOSE@ hangs up right after the bytes before it), the write side is shut, the answer read until the
  * server closes. GET /healthz must keep answering (checked every 64 inputs and at the end).
  * SB_FUZZ_SERVER_LOG=1 keeps the hub's log (info) on stderr; SB_FUZZ_SERVER_TRACE=1 prints
  * the first line of each answer.
@@ -319,7 +319,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t n;
 	char *req = expand(data, size, &n);
 	static char ans[16384];
-	long got = exchange(req, n, trace ? ans : NULL, sizeof ans, 50, 10, 500);
+	long got;
+	char *cut = memmem(req, n, "@CLOSE@", 7);
+	if (cut) { /* send up to the mark and hang up: a client gone mid-request */
+		got = exchange(req, (size_t)(cut - req), trace ? ans : NULL, sizeof ans, 0, 0, 0);
+		usleep(1000 * 1000); /* let what it started finish without it */
+	}
+	else
+		got = exchange(req, n, trace ? ans : NULL, sizeof ans, 50, 10, 500);
 	if (got < 0 && !healthy(5000))
 		die("the hub refuses connections");
 	if (trace)

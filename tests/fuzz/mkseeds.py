@@ -10,12 +10,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TOKEN = b"test_auth_token"
 
 
-def out(target, name, data):
+def out(target, name, data, prefix="seed-"):
     d = os.path.join(HERE, "corpus", target)
     os.makedirs(d, exist_ok=True)
     if isinstance(data, str):
         data = data.encode()
-    with open(os.path.join(d, "seed-" + name), "wb") as f:
+    with open(os.path.join(d, prefix + name), "wb") as f:
         f.write(data)
 
 
@@ -207,5 +207,5 @@ frames = [
 for i, fs in enumerate(frames):
     out("server", "ws-%02d" % i, WS_UP + b"".join(fs))
 # last in name order: it ends the session (the target logs in again when it finds it gone)
-out("server", "zz-logout", http("POST", "/api/v1/auth/logout", ""))
+out("server", "zz-seed-logout", http("POST", "/api/v1/auth/logout", ""), prefix="")
 print("seeds written under", os.path.join(HERE, "corpus"))
