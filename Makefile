@@ -16,7 +16,7 @@ DEB_PKGS := build-essential cmake pkg-config libwebsockets-dev libcurl4-openssl-
 	nats-server chromium clang
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps node-deps build run test test-asan asan release debug clean bench
+.PHONY: all deps node-deps build run test test-asan asan release debug clean bench valgrind
 
 all: build
 
@@ -53,6 +53,19 @@ test-asan asan: node-deps
 	$(MAKE) --no-print-directory PRESET=asan build
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --test-dir build/asan --output-on-failure -j 2 $(CTEST_ARGS)
+
+# The unit tests under memcheck, and the integration tests with every hubd under valgrind
+# (slow: argon2 and sqlite under emulation). Any error or definite leak fails the run.
+VALGRIND := valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+	--show-leak-kinds=definite --track-fds=no
+valgrind: node-deps
+	$(MAKE) --no-print-directory PRESET=debug build
+	@command -v valgrind >/dev/null || $(SUDO) apt-get install -y -qq valgrind
+	ctest --test-dir build/debug -L unit --output-on-failure \
+		--overwrite MemoryCheckCommand=/usr/bin/valgrind \
+		--overwrite "MemoryCheckCommandOptions=--error-exitcode=99 --leak-check=full" -T memcheck
+	SB_HUBD_PREFIX="$(VALGRIND)" ctest --test-dir build/debug -L integration --output-on-failure \
+		-E 'crash|workers' $(CTEST_ARGS)
 
 bench: PRESET = release
 bench: build

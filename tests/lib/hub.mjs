@@ -94,7 +94,7 @@ export async function startHub(o = {}) {
 	const env = { ...process.env, ...(o.env ?? {}) };
 	const stderrPath = join(dir, 'hubd.stderr.log');
 	const stdoutPath = join(dir, 'hubd.stdout.log');
-	const readyTimeoutMs = o.readyTimeoutMs ?? 10000;
+	const readyTimeoutMs = o.readyTimeoutMs ?? (process.env.SB_HUBD_PREFIX ? 60000 : 10000);
 
 	const hub = {
 		...ctx, bin, argv, env, stderrPath, stdoutPath, proc: null, exited: null,
@@ -104,7 +104,11 @@ export async function startHub(o = {}) {
 	async function launch() {
 		const errFd = openSync(stderrPath, 'a');
 		const outFd = openSync(stdoutPath, 'a');
-		const proc = spawn(bin, argv, { env, stdio: ['ignore', outFd, errFd] });
+		// SB_HUBD_PREFIX runs the server under a tool (make valgrind: valgrind --error-exitcode=99 ...)
+		const prefix = (process.env.SB_HUBD_PREFIX ?? '').split(' ').filter(Boolean);
+		const proc = prefix.length
+			? spawn(prefix[0], [...prefix.slice(1), bin, ...argv], { env, stdio: ['ignore', outFd, errFd] })
+			: spawn(bin, argv, { env, stdio: ['ignore', outFd, errFd] });
 		closeSync(errFd);
 		closeSync(outFd);
 		live.add(proc);
