@@ -323,7 +323,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *cut = memmem(req, n, "@CLOSE@", 7);
 	if (cut) { /* send up to the mark and hang up: a client gone mid-request */
 		got = exchange(req, (size_t)(cut - req), trace ? ans : NULL, sizeof ans, 0, 0, 0);
-		usleep(1000 * 1000); /* let what it started finish without it */
+		usleep(200 * 1000); /* let what it started finish without it */
 	}
 	else
 		got = exchange(req, n, trace ? ans : NULL, sizeof ans, 50, 10, 500);
