@@ -16,7 +16,8 @@ DEB_PKGS := build-essential cmake pkg-config libwebsockets-dev libcurl4-openssl-
 	nats-server chromium clang
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps node-deps build run test test-asan asan release debug clean bench valgrind
+.PHONY: all deps node-deps build run test test-asan asan release debug clean bench valgrind \
+	fuzz crash soak
 
 all: build
 
@@ -66,6 +67,18 @@ valgrind: node-deps
 		--overwrite "MemoryCheckCommandOptions=--error-exitcode=99 --leak-check=full" -T memcheck
 	SB_HUBD_PREFIX="$(VALGRIND)" ctest --test-dir build/debug -L integration --output-on-failure \
 		-E 'crash|workers' $(CTEST_ARGS)
+
+# A libFuzzer campaign (clang) of FUZZ_SECONDS per target; prints execs, coverage, crashes.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+# The long forms of the kill -9 harness (K restarts) and of the soak (60 minutes).
+K ?= 500
+crash: node-deps build
+	HUBD=$(BUILD)/hubd SB_WEB_ROOT=web node tests/crash/crash.mjs --k $(K) --all-faults
+soak: node-deps build
+	ulimit -n 20000; HUBD=$(BUILD)/hubd SB_WEB_ROOT=web node tests/reliability/soak.mjs --minutes 60
 
 bench: PRESET = release
 bench: build

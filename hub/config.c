@@ -123,11 +123,20 @@ static void load_file(struct sb_config *c, const char *file)
 	}
 	fclose(f);
 	struct sb_arena a = { 0 };
-	struct sb_json *root;
+	struct sb_json *root = NULL;
 	const char *err = "malformed JSON";
-	if (sb_json_parse(&a, sb_buf_data(&b), b.len, &root, &err) || root->type != SB_JSON_OBJECT)
-		die(file, root && !err ? "must be a JSON object" : err);
+	if (sb_json_parse(&a, sb_buf_data(&b), b.len, &root, &err))
+		die(file, err);
+	if (root->type != SB_JSON_OBJECT)
+		die(file, "must be a JSON object");
 	for (const struct sb_json *m = root->child; m; m = m->next) {
+		if ((m->type == SB_JSON_STRING && memchr(m->str.p, 0, m->str.len)) ||
+		    memchr(m->key.p, 0, m->key.len)) {
+			char where[300];
+			snprintf(where, sizeof where, "%s: $.%.*s", file,
+				 (int)strnlen(m->key.p, m->key.len), m->key.p);
+			die(where, "contains a NUL character");
+		}
 		const struct key *k = NULL;
 		for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
 			if (sb_str_eqz(m->key, keys[i].name))
@@ -136,8 +145,10 @@ static void load_file(struct sb_config *c, const char *file)
 		snprintf(where, sizeof where, "%s: $.%.*s", file, (int)m->key.len, m->key.p);
 		if (!k)
 			die(where, "unknown key");
-		if (sb_str_eqz(m->key, "secret_key") || (m->type == SB_JSON_STRING))
+		if (m->type == SB_JSON_STRING)
 			apply(c, k, m->str.p, m->str.len, where);
+		else if (k->type == K_STR || k->type == K_LOG || k->type == K_LISTEN)
+			die(where, "expects a string");
 		else if (m->type == SB_JSON_NUMBER || m->type == SB_JSON_BOOL) {
 			const char *v = m->type == SB_JSON_BOOL ? (m->b ? "true" : "false") : m->str.p;
 			apply(c, k, v, strlen(v), where);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #define BODY_CAP (256 * 1024)
+#define BODY_SECONDS 20
 
 struct http_pss {
 	struct sb_req *req;
@@ -383,6 +384,14 @@ static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
 		sb_hub_on_cancel();
 		return 0;
+	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+		/* HTTP/1.1 only: an "Upgrade: h2c" is answered as the plain HTTP/1.1 request it
+		 * also is (1 = serve as HTTP, never -1: refusing here reaches a use-after-free in
+		 * lws 4.1.6; WebSocket authentication and the Origin check live in
+		 * FILTER_PROTOCOL_CONNECTION) */
+		if (in && !strcasecmp((const char *)in, "h2c"))
+			return 1;
+		return 0;
 	case LWS_CALLBACK_HTTP_BIND_PROTOCOL:
 		sb_metrics_gauge_http(1);
 		break;
@@ -396,7 +405,7 @@ static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
 		}
 		r = req_start(wsi);
 		pss->req = r;
-		lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT, 20);
+		lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT, BODY_SECONDS);
 		char cl[32] = "";
 		lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH);
 		unsigned long long clen = strtoull(cl, NULL, 10);
@@ -413,6 +422,13 @@ static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
 	case LWS_CALLBACK_HTTP_BODY:
 		if (!r)
 			return -1;
+		/* lws re-arms its timeout on every chunk: a body trickled byte by byte would hold
+		 * the connection for ever, so the whole body gets BODY_SECONDS from the request */
+		if (sb_now_us() - r->t_start > BODY_SECONDS * 1000000ull) {
+			sb_log(SB_LOG_INFO, "msg=slow_body_closed rid=%s", r->rid);
+			sb_metrics_inc("sb_http_slow_body_closed_total", 1);
+			return -1;
+		}
 		if (r->body_too_big || r->body.len + len > r->body_cap) {
 			r->body_too_big = true;
 			sb_buf_free(&r->body);

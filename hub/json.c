@@ -88,6 +88,9 @@ static int cb_number(void *ctx, const char *s, size_t len)
 static int cb_string(void *ctx, const unsigned char *s, size_t len)
 {
 	struct pctx *c = ctx;
+	/* \u escapes can spell lone surrogates: the decoded text must be UTF-8 too */
+	if (!sb_utf8_valid((const char *)s, len))
+		return 0;
 	struct sb_json *n = add_node(c, SB_JSON_STRING);
 	if (!n)
 		return 0;
@@ -118,6 +121,8 @@ static int cb_start_map(void *ctx)
 static int cb_map_key(void *ctx, const unsigned char *s, size_t len)
 {
 	struct pctx *c = ctx;
+	if (!sb_utf8_valid((const char *)s, len))
+		return 0;
 	c->pending_key = (struct sb_str){ sb_arena_strndup(c->a, (const char *)s, len), len };
 	return 1;
 }

@@ -406,6 +406,10 @@ static void twiml_reply(const char *xml, size_t n, char *out, size_t cap)
 		if (!hit)
 			out[o++] = *p++;
 	}
+	/* cut short: never in the middle of a UTF-8 sequence */
+	if (p < q)
+		while (o && ((unsigned char)out[o] & 0xc0) == 0x80)
+			o--;
 	out[o] = '\0';
 }
 
@@ -413,8 +417,9 @@ static void sim_posted(void *arg, const struct sb_httpc_res *res)
 {
 	struct sb_req *r = arg;
 	struct sim *m = r->ctx;
+	char *body = m->body; /* m lives in the request's arena: gone if the client left */
 	if (!sb_http_release(r)) {
-		free(m->body);
+		free(body);
 		return;
 	}
 	m->status = res->status;

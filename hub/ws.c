@@ -655,6 +655,11 @@ static int cb_ws(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
 {
 	struct ws_pss *p = user;
 	switch (reason) {
+	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+		/* see http.c: h2c is served as HTTP/1.1; nothing is refused here */
+		if (in && !strcasecmp((const char *)in, "h2c"))
+			return 1;
+		return 0;
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 		/* the Origin and session are checked here, before the upgrade, and not in
 		 * confirm-upgrade (a use-after-free in lws 4.1.6 lives there) */

@@ -325,9 +325,9 @@ static int exec(sqlite3 *db, const char *sql)
 static void run_batch(struct sb_store *st, struct sb_wjob *batch)
 {
 	struct sb_tx tx = { .st = st, .db = st->wdb, .cache = &st->wcache, .now = sb_wall_ms() };
-	int rc;
-	while ((rc = exec(st->wdb, "BEGIN IMMEDIATE")) == SQLITE_BUSY)
-		sqlite3_sleep(1);
+	/* the busy handler already waited up to its timeout (5 s): when another process still
+	 * holds the database, fail this batch (503: providers retry) rather than hang */
+	int rc = exec(st->wdb, "BEGIN IMMEDIATE");
 	bool began = rc == SQLITE_OK;
 	int njobs = 0;
 	for (struct sb_wjob *j = batch; j; j = j->next) {

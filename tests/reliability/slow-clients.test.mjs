@@ -81,9 +81,7 @@ test('slow-header clients are closed within the header timeout; others unaffecte
 	await run('slow headers', 'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n', 'X-Slow: aaaaaaaaaaaaaaaaaaaaaaaa\r\n');
 });
 
-test('slow-body clients are closed within the body timeout; others unaffected', {
-	todo: 'hub bug: a body trickled at 1 byte/s is never cut off: the PENDING_TIMEOUT_HTTP_CONTENT set once in hub/http.c (LWS_CALLBACK_HTTP) is re-armed by lws on every body chunk, so 50 such clients held their sockets past 35 s (and would for hours); fix: stamp the request start in LWS_CALLBACK_HTTP and return -1 from LWS_CALLBACK_HTTP_BODY once it is older than 20 s (or enforce a minimum rate)',
-}, async () => {
+test('slow-body clients are closed within the body timeout; others unaffected', async () => {
 	const path = new URL(A.inbound).pathname;
 	await run('slow body', `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100000\r\n\r\n`, 'a');
 });
