@@ -76,7 +76,7 @@ fuzz: deps
 # The long forms of the kill -9 harness (K restarts) and of the soak (60 minutes).
 K ?= 500
 crash: node-deps build
-	HUBD=$(BUILD)/hubd SB_WEB_ROOT=web node tests/crash/crash.mjs --k $(K) --all-faults
+	HUBD=$(BUILD)/hubd SB_WEB_ROOT=web node tests/crash/crash.mjs --k $(K)
 soak: node-deps build
 	ulimit -n 20000; HUBD=$(BUILD)/hubd SB_WEB_ROOT=web node tests/reliability/soak.mjs --minutes 60
 
