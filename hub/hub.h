@@ -170,6 +170,7 @@ void sb_ws_close_agent(int64_t tenant, int64_t agent, int code);
 /* Starts the shutdown: every socket closes with 1001. */
 void sb_ws_shutdown(void);
 size_t sb_ws_count(void);
+extern uint64_t sb_ws_fanned_out; /* event frames written to sockets */
 /* The send hook lets the channels module take {"type":"send"} frames; it answers through
  * sb_ws_reply on the same socket. */
 struct ws_pss;

@@ -137,7 +137,8 @@ void sb_metrics_render(struct sb_buf *o)
 			sb_buf_printf(o, "# TYPE %s counter\n", base);
 		sb_buf_printf(o, "%s %llu\n", counters[i].name, (unsigned long long)counters[i].v);
 	}
-	if (!ncounters || !strstr(sb_buf_cstr(o), "sb_events_fanned_out_total"))
-		sb_buf_adds(o, "# TYPE sb_events_fanned_out_total counter\n"
-			       "sb_events_fanned_out_total 0\n");
+	sb_buf_printf(o, "# HELP sb_events_fanned_out_total Event frames written to agent sockets.\n"
+			 "# TYPE sb_events_fanned_out_total counter\n"
+			 "sb_events_fanned_out_total %llu\n",
+		      (unsigned long long)sb_ws_fanned_out);
 }

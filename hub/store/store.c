@@ -129,12 +129,16 @@ static int open_conn(const char *path, bool writer, sqlite3 **out)
 				       "PRAGMA synchronous=FULL;"
 				       "PRAGMA foreign_keys=ON;"
 				       "PRAGMA temp_store=MEMORY;"
-				       "PRAGMA cache_size=-32000;"
 				     : "PRAGMA foreign_keys=ON;"
-				       "PRAGMA query_only=ON;"
-				       "PRAGMA cache_size=-32000;";
+				       "PRAGMA query_only=ON;";
+	/* each connection's page cache: SB_DB_CACHE_KB (default 32 MiB) */
+	const char *ck = getenv("SB_DB_CACHE_KB");
+	long cache_kb = ck ? atol(ck) : 32000;
+	char cache[64];
+	snprintf(cache, sizeof cache, "PRAGMA cache_size=-%ld;", cache_kb > 0 ? cache_kb : 32000);
 	char *err = NULL;
-	if (sqlite3_exec(db, pragmas, NULL, NULL, &err) != SQLITE_OK) {
+	if (sqlite3_exec(db, pragmas, NULL, NULL, &err) != SQLITE_OK ||
+	    sqlite3_exec(db, cache, NULL, NULL, &err) != SQLITE_OK) {
 		sb_log(SB_LOG_ERR, "msg=db_pragma_failed path=%s err=\"%s\"", path, err);
 		sqlite3_free(err);
 		sqlite3_close(db);

@@ -22,7 +22,10 @@ const T0 = Date.now();
 const log = (...a) => console.log(`[soak +${((Date.now() - T0) / 1000).toFixed(0)}s]`, ...a);
 
 const fake = await startFake();
-const hub = await startHub({ env: { SB_PWHASH: 'min', SB_LOG_LEVEL: 'warn' } });
+// sqlite's page cache (32 MiB per connection by default) fills as the database grows: in a
+// short soak that growth would hide a leak or fake one, so the cache is held at 1 MiB here
+// (SB_DB_CACHE_KB overrides) and any growth left is the hub's own.
+const hub = await startHub({ env: { SB_PWHASH: 'min', SB_LOG_LEVEL: 'warn', SB_DB_CACHE_KB: process.env.SB_DB_CACHE_KB ?? '1024' } });
 const s = await tenantWithSms(hub, fake, 'Soak Co');
 const apiKey = await hubCliOk(null, ['apikey', 'create', '--tenant', String(s.t.tenantId)], { db: hub.dbPath });
 
@@ -33,7 +36,7 @@ const opened = await ask(null);
 log(`${opened.open} agent sockets open`);
 
 const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 32 });
-const stats = { in: 0, out: 0, s5xx: 0, other: {}, errors: 0 };
+const stats = { in: 0, out: 0, s5xx: 0, other: {}, errors: 0, retried: 0 };
 const ackMs = [];
 let stopping = false;
 const customers = Array.from({ length: 50 }, (_, i) => `+1917555${String(1000 + i)}`);
@@ -64,14 +67,25 @@ const track = (p) => { pending.add(p); p.finally(() => pending.delete(p)); };
 
 const inbound = () => track((async () => {
 	const w = signedWebhook(s.inbound, s.token, inboundParams({ sid: newSid(), from: customers[stats.in++ % customers.length], to: s.from, body: `soak ${stats.in}`, account: s.account }));
-	const r = await postWebhook(w, { agent: keepAlive });
+	// like a provider: a keep-alive connection the hub closed as idle just as it was reused
+	// fails on the network; the same delivery is sent again (deduped by MessageSid)
+	let r = await postWebhook(w, { agent: keepAlive });
+	if (r.status === 0) {
+		stats.retried++;
+		r = await postWebhook(w, { agent: keepAlive });
+	}
 	count(r.status);
 	if (Date.now() - T0 > WARMUP_S * 1000) ackMs.push(r.ms);
 })());
 const outbound = () => track((async () => {
 	if (!convs.length) return;
 	stats.out++;
-	const r = await s.owner.api('POST', `/api/v1/conversations/${convs[stats.out % convs.length]}/messages`, { body: `soak reply ${stats.out}`, client_id: `soak-${stats.out}` }, { agent: keepAlive }).catch(() => ({ status: 0 }));
+	const send = () => s.owner.api('POST', `/api/v1/conversations/${convs[stats.out % convs.length]}/messages`, { body: `soak reply ${stats.out}`, client_id: `soak-${stats.out}` }, { agent: keepAlive }).catch(() => ({ status: 0 }));
+	let r = await send();
+	if (r.status === 0) { /* the same client_id: one message whatever happened */
+		stats.retried++;
+		r = await send();
+	}
 	count(r.status);
 })());
 
@@ -123,7 +137,7 @@ const ws = await ask('stop');
 if (ws.closed) fails.push(`${ws.closed} agent sockets were closed during the soak`);
 const delivered = ws.frames;
 const summary = {
-	minutes: MINUTES, sockets: ws.open, inbound: stats.in, outbound: stats.out, non2xx: stats.other, s5xx: stats.s5xx,
+	minutes: MINUTES, sockets: ws.open, inbound: stats.in, outbound: stats.out, non2xx: stats.other, s5xx: stats.s5xx, retried_after_network_error: stats.retried,
 	webhook_ack_ms: { p50: +percentile(ackMs, 50).toFixed(2), p99: +p99.toFixed(2), max: +(ackMs.at(-1) ?? 0).toFixed(2) },
 	rss_kb: { warm: base, first_third: Math.round(first), last_third: Math.round(last), max: Math.max(...post.map((x) => x.rss_kb)), growth_pct: +(growth * 100).toFixed(2), trend_pct: +(trend * 100).toFixed(2) },
 	fds: { min: fdMin, max: fdMax }, events_delivered: delivered, fake_created: (await fake.ctl('GET', '/requests')).created,
