@@ -8,35 +8,16 @@
 // fake never holds two creates for one message.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { startHub, runHubCli, REPO_ROOT } from '../lib/hub.mjs';
+import { startHub, runHubCli } from '../lib/hub.mjs';
 import { api, makeTenant, sleep } from '../lib/client.mjs';
+import { startFake } from '../lib/fake.mjs';
 
 const FROM = '+15005550006';
 const RECONCILE_MS = 1500;
 const ROUNDS = 8;
 
 let hub, fake, T, ch;
-
-async function startFake(args = []) {
-	const proc = spawn(process.execPath, [join(REPO_ROOT, 'tests/fakes/fake_twilio.mjs'), '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-	const info = await new Promise((resolve, reject) => {
-		let buf = '';
-		proc.stdout.on('data', (d) => {
-			buf += d;
-			const nl = buf.indexOf('\n');
-			if (nl >= 0) resolve(JSON.parse(buf.slice(0, nl)));
-		});
-		proc.once('exit', (c) => reject(new Error(`fake_twilio exited ${c}`)));
-	});
-	const ctl = async (method, path, body) => {
-		const r = await api(method, `${info.control}${path}`, body);
-		if (r.status !== 200) throw new Error(`fake ${method} ${path}: ${r.status} ${r.text}`);
-		return r.json;
-	};
-	return { ...info, proc, ctl, base: `http://127.0.0.1:${info.port}`, stop: () => proc.kill('SIGTERM') };
-}
 
 before(async () => {
 	fake = await startFake();

@@ -7,33 +7,13 @@
 // reference in tests/lib/twilio.mjs; a 1601-character body is refused 413.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
-import { startHub, REPO_ROOT } from '../lib/hub.mjs';
+import { startHub } from '../lib/hub.mjs';
 import { api, makeTenant, currentSeq, sleep } from '../lib/client.mjs';
 import { smsSegments, smsEncoding } from '../lib/twilio.mjs';
+import { startFake } from '../lib/fake.mjs';
 
 const FROM = '+15005550006';
 let hub, fake, T, ch, owner;
-
-async function startFake(args = []) {
-	const proc = spawn(process.execPath, [join(REPO_ROOT, 'tests/fakes/fake_twilio.mjs'), '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-	const info = await new Promise((resolve, reject) => {
-		let buf = '';
-		proc.stdout.on('data', (d) => {
-			buf += d;
-			const nl = buf.indexOf('\n');
-			if (nl >= 0) resolve(JSON.parse(buf.slice(0, nl)));
-		});
-		proc.once('exit', (c) => reject(new Error(`fake_twilio exited ${c}`)));
-	});
-	const ctl = async (method, path, body) => {
-		const r = await api(method, `${info.control}${path}`, body);
-		if (r.status !== 200) throw new Error(`fake ${method} ${path}: ${r.status} ${r.text}`);
-		return r.json;
-	};
-	return { ...info, proc, ctl, base: `http://127.0.0.1:${info.port}`, stop: () => proc.kill('SIGTERM') };
-}
 
 before(async () => {
 	fake = await startFake();
