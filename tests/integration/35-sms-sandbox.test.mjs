@@ -180,3 +180,33 @@ test('the sandbox survives a restart: simulate and reply still work', async () =
 	const m = await waitStatus(conv, r.json.id, ['queued', 'sent', 'delivered', 'failed']);
 	assert.match(m.provider_id ?? '', /^SM[0-9a-f]{32}$/, 'the sandbox account still authenticates after the restart');
 });
+
+// Regression (found by the whole-server fuzzer): a client that hangs up while its simulated SMS
+// is on its way used to make the hub touch the freed request (a use-after-free under ASan).
+test('clients that hang up during a simulated SMS leave the hub healthy, and the SMS still lands', async () => {
+	const http = await import('node:http');
+	const seq0 = await currentSeq(owner);
+	const n = 20;
+	for (let i = 0; i < n; i++) {
+		const body = JSON.stringify({ from: '+14155550999', body: `hang up ${i}` });
+		await new Promise((resolve) => {
+			const req = http.request(`${hub.url}/api/v1/channels/${sb.id}/simulate`, {
+				method: 'POST',
+				headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), Cookie: owner.cookie, 'X-CSRF-Token': owner.csrf },
+			});
+			req.on('error', () => resolve());
+			req.end(body, () => setImmediate(() => { req.destroy(); resolve(); }));
+		});
+	}
+	const end = Date.now() + 5000;
+	let got = 0;
+	while (Date.now() < end) {
+		const ev = (await owner.api('GET', `/api/v1/events?after=${seq0}&limit=1000`)).json.events;
+		got = ev.filter((e) => e.event === 'message.created' && /^hang up /.test(e.data.body)).length;
+		if (got === n) break;
+		await sleep(50);
+	}
+	assert.equal(got, n, 'every simulated SMS entered through the webhook');
+	assert.equal((await owner.api('GET', '/healthz')).status, 200);
+	assert.equal(hub.proc.exitCode, null, 'hubd is alive');
+});
