@@ -1,8 +1,14 @@
 // One conversation: the thread (inbound, outbound with live status, internal notes), composer
 // (SMS segment count, canned responses with '/', note mode), assignment, status, snooze, the
 // contact panel, typing and viewing indicators.
+//
+// The thread is windowed: only the messages near the viewport are in the DOM (between two
+// spacers standing for the rest, at measured or estimated heights), so a thread of thousands of
+// messages scrolls and grows without long tasks. The scroll position is kept by an anchor (a
+// message and an offset into it) across prepends of older pages and re-measures, and sticks
+// to the bottom for live appends while the agent is at the bottom.
 import { get, post, patch, qs } from './api.js';
-import { h, fill, clear, toast, fmtTime, fmtFull, field, nextId } from './dom.js';
+import { h, fill, clear, toast, fmtTime, fmtFull, field, nextId, announce } from './dom.js';
 import { S, on, emit, mergeConv, convTitle, agentName } from './state.js';
 import { countSegments } from './segments.js';
 
@@ -10,14 +16,33 @@ const STATUS_TEXT = {
 	pending: 'Sending…', queued: 'Queued', sent: 'Sent', delivered: 'Delivered',
 	undelivered: 'Not delivered', failed: 'Failed', received: 'Received',
 };
+const EST = 72; // px a message takes (with its margin) until it has been measured
+const GAP = 8; // px margin under each message (.msg in app.css)
+const OVERSCAN = 700; // px rendered above and below the viewport
+const STICK = 80; // px from the bottom that still counts as "at the bottom"
+
+// Largest i in [0, n-1] with off[i] <= y (off: n+1 prefix sums).
+function idxAt(off, n, y) {
+	let lo = 0, hi = n - 1;
+	while (lo < hi) {
+		const mid = (lo + hi + 1) >> 1;
+		if (off[mid] <= y) lo = mid;
+		else hi = mid - 1;
+	}
+	return lo;
+}
 
 export class Conversation {
 	constructor() {
 		this.id = null;
 		this.gen = 0;
-		this.msgs = new Map(); // id -> element
+		this.items = []; // thread model, oldest first: { key, m, pending }
+		this.byId = new Map(); // message id -> item
+		this.byClient = new Map(); // client_id -> item
+		this.els = new Map(); // key -> element, only for the items in the DOM
+		this.heights = new Map(); // key -> measured px (with the margin)
 		this.statusById = new Map(); // id -> latest status update seen (may beat the REST answer)
-		this.pendingByClient = new Map(); // client_id -> element
+		this.ro = new ResizeObserver(() => this.schedule(this.stick));
 		this.el = h('section.conv-pane', { 'aria-label': 'Conversation' });
 		this.offs = [
 			on('message', (m) => this.onMessage(m)),
@@ -28,12 +53,18 @@ export class Conversation {
 			on('presence', () => this.drawViewing()),
 			on('contact', (ct) => this.contact && ct.id === this.contact.id && this.loadContact()),
 			on('refs', () => this.id && this.drawHeader()),
+			on('focus-conv', () => {
+				S.focusConv = false;
+				if (this.id) this.title.focus();
+			}),
 		];
 		this.close();
 	}
 
 	destroy() {
 		this.offs.forEach((f) => f());
+		this.ro.disconnect();
+		cancelAnimationFrame(this.raf);
 		this.stopTyping();
 		S.live?.send({ type: 'viewing', conversation_id: null });
 	}
@@ -42,6 +73,8 @@ export class Conversation {
 		if (this.id) S.live?.send({ type: 'viewing', conversation_id: null });
 		this.stopTyping();
 		this.id = null;
+		this.gen++;
+		this.resetThread();
 		S.currentConv = null;
 		fill(this.el, h('div.placeholder', h('p.muted', 'Pick a conversation from the inbox.')));
 	}
@@ -52,22 +85,22 @@ export class Conversation {
 		this.id = id;
 		S.currentConv = id;
 		const gen = ++this.gen;
-		this.msgs.clear();
-		this.statusById.clear();
-		this.pendingByClient.clear();
+		this.resetThread();
 		this.cursor = null;
 		this.contact = null;
 		this.build();
+		if (S.focusConv) this.title.focus();
+		S.focusConv = false;
 		S.live?.send({ type: 'viewing', conversation_id: id });
 		try {
 			const [c, page] = await Promise.all([get(`/conversations/${id}`), get(`/conversations/${id}/messages?limit=50`)]);
 			if (gen !== this.gen) return;
 			emit('conv', mergeConv(c));
 			this.drawHeader();
-			this.addMessages(page.messages, 'bottom');
 			this.cursor = page.next_cursor;
 			this.olderBtn.hidden = !this.cursor;
-			this.thread.scrollTop = this.thread.scrollHeight;
+			this.stick = true;
+			this.addMessages(page.messages, 'bottom');
 			this.thread.setAttribute('aria-busy', 'false');
 			performance.mark('sb-thread-rendered');
 			this.markReadIfVisible(true);
@@ -92,7 +125,7 @@ export class Conversation {
 	}
 
 	build() {
-		this.title = h('h2.conv-title');
+		this.title = h('h2.conv-title', { tabindex: '-1' });
 		this.sub = h('p.conv-sub.muted');
 		this.assignSel = h('select', { on: { change: () => this.assign() } });
 		this.statusSel = h('select', { on: { change: () => this.setStatus(this.statusSel.value) } },
@@ -107,27 +140,64 @@ export class Conversation {
 					h('button', { type: 'button', on: { click: () => this.snoozeFor(3600e3) } }, '1 hour'),
 					h('button', { type: 'button', on: { click: () => this.snoozeTomorrow() } }, 'Tomorrow 9:00'),
 					h('button.primary', { type: 'button', on: { click: () => this.snoozeAt() } }, 'Snooze'))));
+		snooze.addEventListener('keydown', (e) => {
+			if (e.key === 'Escape' && snooze.open) {
+				snooze.open = false;
+				snooze.querySelector('summary').focus();
+			}
+		});
 		this.snoozeEl = snooze;
 		this.viewingEl = h('p.viewing.muted', { 'aria-live': 'polite' });
 		const back = h('a.back', { href: '#/' }, '← Inbox');
+		const panelId = nextId('contact-panel');
+		this.contactOpen = false;
+		this.contactBtn = h('button.contact-toggle', { type: 'button', 'aria-expanded': 'false', 'aria-controls': panelId,
+			on: { click: () => this.toggleContact() } }, 'Contact');
 		const header = h('header.conv-head',
 			back,
 			h('div.conv-ident', this.title, this.sub, this.viewingEl),
 			h('div.conv-actions',
+				this.contactBtn,
 				field('Assignee', this.assignSel),
 				field('Status', this.statusSel),
 				snooze));
 		this.olderBtn = h('button.link.older', { type: 'button', hidden: true, on: { click: () => this.loadOlder() } }, 'Load earlier messages');
 		this.list = h('ol.messages');
-		this.thread = h('div.thread', { role: 'log', 'aria-label': 'Messages', 'aria-busy': 'true', tabindex: '0', on: { scroll: () => {
-			if (this.thread.scrollTop < 300 && this.cursor && !this.loadingOlder) this.loadOlder();
-		} } }, this.olderBtn, this.list);
+		this.topPad = h('div.thread-pad', { 'aria-hidden': 'true' });
+		this.botPad = h('div.thread-pad', { 'aria-hidden': 'true' });
+		// not a live region: windowing adds and removes messages as the agent scrolls; new
+		// messages are announced through the page's announcer instead
+		this.thread = h('div.thread', { role: 'region', 'aria-label': 'Messages', 'aria-busy': 'true', tabindex: '0', on: { scroll: () => this.onScroll(), keydown: (e) => this.threadKey(e) } },
+			this.olderBtn, this.topPad, this.list, this.botPad);
+		this.ro.disconnect();
+		this.ro.observe(this.thread);
 		this.typingEl = h('p.typing', { 'aria-live': 'polite' });
 		this.buildComposer();
-		this.contactEl = h('aside.contact-panel', { 'aria-label': 'Contact' });
-		fill(this.el, h('div.conv-main', header, this.thread, this.typingEl, this.composer), this.contactEl);
+		this.contactBody = h('div.contact-body');
+		this.contactHead = h('h3', { tabindex: '-1' }, 'Contact');
+		this.contactEl = h('aside.contact-panel', { id: panelId, 'aria-label': 'Contact', on: { keydown: (e) => {
+			if (e.key === 'Escape' && this.contactOpen) this.toggleContact(false);
+		} } },
+		h('div.contact-head', this.contactHead,
+			h('button.contact-close', { type: 'button', on: { click: () => this.toggleContact(false) } }, '← Back to conversation')),
+		this.contactBody);
+		this.mainEl = h('div.conv-main', header, this.thread, this.typingEl, this.composer);
+		fill(this.el, this.mainEl, this.contactEl);
+		this.el.classList.remove('contact-open');
 	}
 
+	// Narrow screens: the contact panel is a pane over the conversation, opened from the header.
+	toggleContact(open = !this.contactOpen) {
+		this.contactOpen = open;
+		this.el.classList.toggle('contact-open', open);
+		this.contactBtn.setAttribute('aria-expanded', String(open));
+		this.mainEl.inert = open && matchMedia('(max-width: 760px)').matches;
+		if (open) this.contactHead.focus();
+		else {
+			this.contactBtn.focus();
+			this.schedule();
+		}
+	}
 	drawHeader() {
 		const c = this.conv();
 		if (!c) return;
@@ -190,17 +260,192 @@ export class Conversation {
 		this.setStatus('snoozed', d.toISOString());
 	}
 
-	/* ---- thread ---- */
+	/* ---- thread (windowed) ---- */
 
-	addMessages(list, where) {
-		const frag = document.createDocumentFragment();
-		const sorted = [...list].sort((a, b) => a.id - b.id);
-		for (const m of sorted) {
-			if (this.msgs.has(m.id)) continue;
-			frag.append(this.msgEl(m));
+	resetThread() {
+		this.items = [];
+		this.byId.clear();
+		this.byClient.clear();
+		this.els.clear();
+		this.heights.clear();
+		this.measured = this.measuredSum = 0; // for the estimate of what is not measured yet
+		this.statusById.clear();
+		this.off = null;
+		this.stick = true;
+		this.loadingOlder = false;
+	}
+
+	item(m, pending = false) {
+		const it = { key: m.id ? `m${m.id}` : `c${m.client_id}`, m, pending };
+		if (m.id) {
+			this.byId.set(m.id, it);
+			const st = this.statusById.get(m.id);
+			if (st) this.applyStatus(it, st);
 		}
-		if (where === 'top') this.list.prepend(frag);
-		else this.list.append(frag);
+		if (m.client_id) this.byClient.set(m.client_id, it);
+		return it;
+	}
+
+	applyStatus(it, u) {
+		it.m = { ...it.m, status: u.status, status_reason: u.status_reason, status_code: u.status_code };
+	}
+
+	addMessages(list, where, anchor = null) {
+		const fresh = list.filter((m) => !this.byId.has(m.id)).sort((a, b) => a.id - b.id).map((m) => this.item(m));
+		if (where === 'top') this.items = fresh.concat(this.items);
+		else this.items.push(...fresh);
+		this.off = null;
+		this.renderNow(where !== 'top' && this.stick, anchor);
+	}
+
+	removeItem(it) {
+		const anchor = this.anchorAt(this.thread.scrollTop);
+		const i = this.items.indexOf(it);
+		if (i >= 0) this.items.splice(i, 1);
+		if (it.m.client_id && this.byClient.get(it.m.client_id) === it) this.byClient.delete(it.m.client_id);
+		this.els.get(it.key)?.remove();
+		this.els.delete(it.key);
+		this.off = null;
+		this.renderNow(this.stick, anchor?.key === it.key ? null : anchor);
+	}
+
+	// Prefix sums of the heights: off[i] is the top of item i in list coordinates; on screen it
+	// is at base + shift + off[i] (base: where the list starts in the thread; shift: how far the
+	// drawn messages are from where the estimates would put them, see renderPass).
+	offsets() {
+		if (this.off) return this.off;
+		const n = this.items.length, off = new Float64Array(n + 1);
+		const est = this.measured ? this.measuredSum / this.measured : EST;
+		for (let i = 0; i < n; i++) off[i + 1] = off[i] + (this.heights.get(this.items[i].key) ?? est);
+		return (this.off = off);
+	}
+
+	// The message at scroll position st and how far into it: what must stay put on screen.
+	anchorAt(st) {
+		const n = this.items.length;
+		if (!n) return null;
+		const off = this.offsets(), y = st - (this.base ?? 0) - (this.shift ?? 0);
+		const i = idxAt(off, n, Math.max(0, y));
+		return { key: this.items[i].key, delta: y - off[i] };
+	}
+
+	onScroll() {
+		const T = this.thread;
+		this.stick = T.scrollHeight - T.scrollTop - T.clientHeight < STICK;
+		this.schedule();
+		if (T.scrollTop < 400 && this.cursor && !this.loadingOlder) this.loadOlder();
+	}
+
+	// Home and End go to the first and the last message exactly (the browser's own would stop
+	// where the estimated heights said the end was).
+	threadKey(e) {
+		if (e.target !== this.thread || e.altKey || e.shiftKey || !this.items.length) return;
+		if (e.key === 'End') {
+			e.preventDefault();
+			this.renderNow(true);
+		} else if (e.key === 'Home') {
+			e.preventDefault();
+			this.renderNow(false, { key: this.items[0].key, delta: -1e6 });
+		}
+	}
+
+	// A render on the next frame; pin: to the bottom (content came in while at the bottom).
+	schedule(pin) {
+		if (pin) this.pinNext = true;
+		if (!this.raf) this.raf = requestAnimationFrame(() => {
+			this.raf = 0;
+			this.renderNow();
+		});
+	}
+
+	// Draws the messages around the anchor (or at the bottom), measures them, and keeps the
+	// anchor where it was on screen. A second pass if the measures moved the window.
+	// The anchor is what is at the top of the viewport by the model of the last render (the
+	// scroll position may have moved since, by the agent or a smooth scroll, and the DOM may
+	// have changed in place); a caller that changes the model before it (a prepend) passes the
+	// anchor it took before.
+	renderNow(pin = false, anchor = null) {
+		cancelAnimationFrame(this.raf);
+		this.raf = 0;
+		pin = pin || this.pinNext;
+		this.pinNext = false;
+		if (!this.thread || !this.id) return;
+		for (let pass = 0; pass < 3; pass++) if (this.renderPass(pin && pass === 0, pass === 0 ? anchor : null)) break;
+	}
+
+	renderPass(pin, anchor) {
+		const T = this.thread, n = this.items.length;
+		const vh = T.clientHeight || 600;
+		T.dataset.loaded = String(n); // how many messages are known (tests wait on it)
+		if (!pin && !anchor) anchor = this.anchorAt(T.scrollTop);
+		let off = this.offsets();
+		let ai = -1;
+		if (!pin && anchor) ai = this.items.findIndex((it) => it.key === anchor.key);
+		if (ai < 0) pin = true;
+		const delta = pin ? 0 : anchor.delta;
+		const top = pin ? Math.max(0, off[n] - vh) : off[ai] + delta;
+		const first = n ? idxAt(off, n, top - OVERSCAN) : 0;
+		const last = n ? idxAt(off, n, top + vh + OVERSCAN) : -1;
+		// the DOM: drop what left the window, add what came in, in order
+		const want = new Set();
+		for (let i = first; i <= last; i++) want.add(this.items[i].key);
+		for (const [k, el] of this.els) {
+			if (!want.has(k)) {
+				el.remove();
+				this.els.delete(k);
+			}
+		}
+		let prev = null;
+		for (let i = first; i <= last; i++) {
+			const it = this.items[i];
+			let el = this.els.get(it.key);
+			if (!el) this.els.set(it.key, (el = this.msgEl(it)));
+			const at = prev ? prev.nextElementSibling : this.list.firstElementChild;
+			if (at !== el) this.list.insertBefore(el, at);
+			prev = el;
+		}
+		// measure what is drawn (one layout)
+		let changed = false;
+		for (let i = first; i <= last; i++) {
+			const it = this.items[i];
+			const hgt = this.els.get(it.key).getBoundingClientRect().height + GAP;
+			const old = this.heights.get(it.key);
+			if (old === undefined || Math.abs(old - hgt) > 0.5) {
+				if (old === undefined) this.measured++;
+				this.measuredSum += hgt - (old ?? 0);
+				this.heights.set(it.key, hgt);
+				changed = true;
+			}
+		}
+		if (changed) {
+			this.off = null;
+			off = this.offsets();
+		}
+		this.base = this.topPad.offsetTop;
+		// Where the anchor is on screen now is where it stays: the difference between measured
+		// and estimated heights above it goes into the top spacer (shift), so the scroll position
+		// is left alone (a smooth scroll in progress goes on). Only when the spacer cannot take
+		// it (the first message drawn, or a negative shift, as after a prepend) does scrollTop move.
+		const st0 = T.scrollTop;
+		let shift = 0, target = null;
+		if (pin) target = Infinity;
+		else {
+			shift = st0 - this.base - off[ai] - delta;
+			if (shift < 0 || first === 0) {
+				target = this.base + off[ai] + delta;
+				shift = 0;
+			}
+		}
+		this.shift = shift;
+		this.topPad.style.height = `${off[first] + shift}px`;
+		this.botPad.style.height = `${off[n] - off[last + 1]}px`;
+		if (target === Infinity) T.scrollTop = T.scrollHeight;
+		else if (target !== null && Math.abs(target - st0) > 0.5) T.scrollTop = target;
+		const st = T.scrollTop;
+		this.stick = T.scrollHeight - st - T.clientHeight < STICK;
+		// is the viewport inside what is drawn?
+		const y = st - this.base - shift;
+		return !n || ((first === 0 || off[first] <= y) && (last === n - 1 || off[last + 1] >= y + vh));
 	}
 
 	async loadOlder() {
@@ -210,58 +455,82 @@ export class Conversation {
 		try {
 			const page = await get(`/conversations/${this.id}/messages${qs({ before: this.cursor, limit: 100 })}`);
 			if (gen !== this.gen) return;
-			const before = this.thread.scrollHeight - this.thread.scrollTop;
-			this.addMessages(page.messages, 'top');
-			this.thread.scrollTop = this.thread.scrollHeight - before;
-			this.cursor = page.next_cursor;
+			this.cursor = page.messages.length ? page.next_cursor : null;
 			this.olderBtn.hidden = !this.cursor;
+			// keep what is on screen where it is
+			this.addMessages(page.messages, 'top', this.anchorAt(this.thread.scrollTop));
 		} catch (e) {
 			toast(`Could not load earlier messages: ${e.message}`, 'error');
 		} finally {
-			this.loadingOlder = false;
+			if (gen === this.gen) this.loadingOlder = false;
 		}
+		// still at the top (a short page, a tall screen): the next one
+		if (gen === this.gen && this.cursor && this.thread.scrollTop < 400) this.loadOlder();
 	}
 
-	msgEl(m) {
+	msgEl(it) {
+		const m = it.m;
 		const kind = m.kind === 'note' ? 'note' : m.direction === 'out' ? 'out' : 'in';
 		const who = kind === 'in' ? (convTitle(this.conv() || { contact: {} }) || 'Customer') : agentName(m.author_agent_id);
-		const el = h('li.msg', { class: `msg msg-${kind}`, 'data-id': m.id ?? '', 'data-client-id': m.client_id || '' },
+		const el = h('li.msg', { class: `msg msg-${kind}${it.pending ? ' optimistic' : ''}`, 'data-id': m.id ?? '', 'data-client-id': m.client_id || '' },
 			kind === 'note' ? h('span.msg-label', 'Internal note') : null,
 			h('p.msg-body', m.body),
 			h('p.msg-meta', h('span.sr-only', kind === 'in' ? 'Received from ' : kind === 'out' ? 'Sent by ' : 'Note by '),
 				h('span.msg-who', who), ' · ', h('time', { datetime: m.created_at || '' }, fmtTime(m.created_at))));
-		if (kind === 'out') el.append(h('p.msg-status'));
-		if (m.id) this.msgs.set(m.id, el);
-		if (m.client_id) this.pendingByClient.set(m.client_id, el);
-		if (kind === 'out') this.drawStatus(el, m);
+		if (kind === 'out') {
+			el.append(h('p.msg-status'));
+			this.drawStatus(el, it);
+		}
 		return el;
 	}
 
-	drawStatus(el, m) {
+	drawStatus(el, it) {
 		const st = el.querySelector('.msg-status');
 		if (!st) return;
+		const m = it.m;
 		el.dataset.status = m.status;
+		el.dataset.id = m.id ?? '';
+		el.classList.toggle('optimistic', !!it.pending);
 		fill(st, h('span.status', { 'data-status': m.status }, STATUS_TEXT[m.status] || m.status));
 		if (m.status === 'failed' || m.status === 'undelivered') {
 			const reason = [m.status_reason || 'The carrier refused the message.', m.status_code ? `(error ${m.status_code})` : ''].join(' ');
-			st.append(h('span.reason', reason), h('button.retry', { type: 'button', on: { click: () => this.retry(m.id, el) } }, 'Retry'));
+			st.append(h('span.reason', reason), h('button.retry', { type: 'button', 'aria-label': `Retry: ${m.body.slice(0, 40)}`, on: { click: () => this.retry(it) } }, 'Retry'));
 		}
+	}
+
+	// An item changed in place (status, id): redraw it if it is drawn; its height may change.
+	redraw(it) {
+		const el = this.els.get(it.key);
+		if (!el) return;
+		if (el.querySelector('.msg-status')) this.drawStatus(el, it);
+		else {
+			el.dataset.id = it.m.id ?? '';
+			el.classList.toggle('optimistic', !!it.pending);
+		}
+		this.schedule(this.stick);
 	}
 
 	onMessage(m) {
 		if (m.conversation_id !== this.id) return;
-		if (this.msgs.has(m.id)) return;
-		const pend = m.client_id && this.pendingByClient.get(m.client_id);
+		if (this.byId.has(m.id)) return;
+		const pend = m.client_id && this.byClient.get(m.client_id);
 		if (pend) {
-			pend.dataset.id = m.id;
-			this.msgs.set(m.id, pend);
-			if (m.kind !== 'note') this.drawStatus(pend, m);
+			pend.m = { ...pend.m, ...m };
+			pend.pending = false;
+			this.byId.set(m.id, pend);
+			const st = this.statusById.get(m.id);
+			if (st) this.applyStatus(pend, st);
+			this.redraw(pend);
 			return;
 		}
-		const atBottom = this.thread.scrollHeight - this.thread.scrollTop - this.thread.clientHeight < 80;
-		this.list.append(this.msgEl(m));
-		if (atBottom || m.author_agent_id === S.me.id) this.thread.scrollTop = this.thread.scrollHeight;
-		if (m.direction === 'in') this.markReadIfVisible();
+		this.items.push(this.item(m));
+		this.off = null;
+		this.renderNow(this.stick || m.author_agent_id === S.me.id);
+		if (m.direction === 'in') {
+			this.markReadIfVisible();
+			if (m.kind !== 'note') announce(`New message from ${convTitle(this.conv() || { contact: {} })}: ${m.body}`);
+		} else if (m.kind === 'note' && m.author_agent_id !== S.me.id) announce(`Internal note from ${agentName(m.author_agent_id)}: ${m.body}`);
+		else if (m.author_agent_id !== S.me.id) announce(`${agentName(m.author_agent_id)} replied: ${m.body}`);
 		if (m.author_agent_id != null) {
 			const t = S.typing.get(m.conversation_id);
 			if (t && t.has(m.author_agent_id)) {
@@ -274,26 +543,37 @@ export class Conversation {
 	onStatus(u) {
 		if (u.conversation_id !== this.id) return;
 		this.statusById.set(u.id, u);
-		const el = this.msgs.get(u.id);
-		if (el) this.drawStatus(el, u);
+		const it = this.byId.get(u.id);
+		if (!it) return;
+		const was = it.m.status;
+		this.applyStatus(it, u);
+		this.redraw(it);
+		if (was !== u.status && it.m.author_agent_id === S.me.id) this.announceStatus(it);
 	}
 
-	async retry(id, el) {
+	announceStatus(it) {
+		const m = it.m, text = `“${m.body.slice(0, 40)}”`;
+		if (m.status === 'delivered') announce(`Message ${text} delivered`);
+		else if (m.status === 'failed' || m.status === 'undelivered') announce(`Message ${text} not delivered: ${m.status_reason || 'the carrier refused it'}`);
+	}
+
+	async retry(it) {
 		try {
-			const m = await post(`/messages/${id}/retry`);
-			this.drawStatus(el, m);
+			const m = await post(`/messages/${it.m.id}/retry`);
+			it.m = { ...it.m, ...m };
+			this.redraw(it);
+			announce('Sending again');
 		} catch (e) {
 			toast(`Retry failed: ${e.message}`, 'error');
 		}
 	}
-
 	/* ---- composer ---- */
 
 	buildComposer() {
 		const rid = nextId('mode');
 		this.mode = 'reply';
 		const modeBtn = (m, label) => h('label.mode', h('input', { type: 'radio', name: rid, value: m, checked: m === 'reply', on: { change: () => this.setMode(m) } }), label);
-		this.text = h('textarea#composer-text', { rows: '3', placeholder: 'Type a reply… ( / for canned responses)', 'aria-describedby': 'composer-count', on: {
+		this.text = h('textarea#composer-text', { rows: '3', placeholder: 'Type a reply… ( / for canned responses)', 'aria-describedby': 'composer-count composer-keys', on: {
 			input: () => this.onInput(), keydown: (e) => this.onKey(e),
 		} });
 		this.counter = h('span.counter#composer-count', { 'aria-live': 'off' });
@@ -307,7 +587,7 @@ export class Conversation {
 		h('fieldset.modes', h('legend.sr-only', 'Message type'), modeBtn('reply', 'Reply (SMS)'), modeBtn('note', 'Internal note')),
 		h('label.sr-only', { for: 'composer-text' }, 'Message'),
 		this.cannedList, this.text,
-		h('div.composer-foot', this.counter, this.err, this.sendBtn));
+		h('div.composer-foot', this.counter, h('span.keys.muted#composer-keys', 'Enter or Ctrl+Enter sends · Shift+Enter: new line'), this.err, this.sendBtn));
 		this.onInput();
 	}
 
@@ -389,6 +669,13 @@ export class Conversation {
 	}
 
 	onKey(e) {
+		// Ctrl/Cmd+Enter always sends (even with the canned list open)
+		if (e.key === 'Enter' && (e.ctrlKey || e.metaKey) && !e.isComposing) {
+			e.preventDefault();
+			this.cannedList.hidden = true;
+			this.send();
+			return;
+		}
 		if (!this.cannedList.hidden) {
 			const n = this.cannedMatches.length;
 			if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
@@ -421,27 +708,31 @@ export class Conversation {
 		const cid = this.id;
 		this.stopTyping();
 		const opt = { id: null, client_id, kind: note ? 'note' : 'message', direction: 'out', body, status: 'pending', created_at: new Date().toISOString(), author_agent_id: S.me.id };
-		const el = this.msgEl(opt);
-		el.classList.add('optimistic');
-		this.list.append(el);
-		this.thread.scrollTop = this.thread.scrollHeight;
+		const it = this.item(opt, true);
+		this.items.push(it);
+		this.off = null;
+		this.renderNow(true);
 		this.text.value = '';
 		this.onInput();
 		try {
 			const m = await post(`/conversations/${cid}/${note ? 'notes' : 'messages'}`, { body, client_id });
-			el.classList.remove('optimistic');
 			if (cid !== this.id) return;
-			if (this.msgs.has(m.id) && this.msgs.get(m.id) !== el) {
-				el.remove(); // the event got here first and drew it
+			it.pending = false;
+			const other = this.byId.get(m.id);
+			if (other && other !== it) {
+				this.removeItem(it); // the event got here first and drew it
 				return;
 			}
-			el.dataset.id = m.id;
-			this.msgs.set(m.id, el);
-			if (!note) this.drawStatus(el, this.statusById.get(m.id) || m);
+			it.m = { ...it.m, ...m };
+			this.byId.set(m.id, it);
+			const st = this.statusById.get(m.id);
+			if (st && !note) this.applyStatus(it, st);
+			this.redraw(it);
+			if (note) announce('Note added');
 		} catch (e) {
-			el.remove();
-			this.pendingByClient.delete(client_id);
 			if (cid !== this.id) return;
+			this.removeItem(it);
+			this.byClient.delete(client_id);
 			this.text.value = body;
 			this.onInput();
 			this.err.textContent = e.code === 'opted_out' ? `Not sent: this contact has opted out (STOP). ${e.message}` : e.status === 413 ? `Not sent: the message is too long. ${e.message}` : `Not sent: ${e.message}`;
@@ -473,7 +764,7 @@ export class Conversation {
 			this.contact = ct;
 			this.drawContact();
 		} catch (e) {
-			fill(this.contactEl, h('p.error', `Could not load the contact: ${e.message}`));
+			fill(this.contactBody, h('p.error', `Could not load the contact: ${e.message}`));
 		}
 	}
 
@@ -506,7 +797,7 @@ export class Conversation {
 		field('Name', inputs.name), field('Phone', inputs.phone, 'E.164, like +14155550123'), field('Email', inputs.email), field('Notes', inputs.notes),
 		err, h('button.primary', { type: 'submit' }, 'Save contact'));
 		const others = (ct.conversations || []).filter((x) => x.id !== this.id);
-		fill(this.contactEl, h('h3', 'Contact'), form,
+		fill(this.contactBody, form,
 			h('h4', 'Other conversations'),
 			others.length ? h('ul.other-convs', others.map((x) => h('li', h('a', { href: `#/c/${x.id}` }, `#${x.id} · ${x.status} · ${fmtTime(x.last_activity_at)}`)))) : h('p.muted', 'None'));
 	}

@@ -43,6 +43,19 @@ export function toast(msg, kind = 'info') {
 	setTimeout(() => t.remove(), 6000);
 }
 
+// Says text through the page's polite live region (#announcer): connection and status changes
+// and new messages reach screen-reader users without moving focus. Each announcement is a new
+// line (so the same text twice is said twice); old lines go after a while.
+export function announce(text) {
+	const box = document.getElementById('announcer');
+	if (!box) return;
+	const p = document.createElement('p');
+	p.textContent = text;
+	box.append(p);
+	while (box.childElementCount > 5) box.firstElementChild.remove();
+	setTimeout(() => p.remove(), 10000);
+}
+
 export function fmtTime(iso) {
 	if (!iso) return '';
 	const d = new Date(iso);

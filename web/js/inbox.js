@@ -3,7 +3,7 @@
 // the DOM) and infinite scroll over the API's cursors.
 import { get, qs } from './api.js';
 import { h, fill, clear, fmtTime } from './dom.js';
-import { S, on, convCmp, mergeConv, convTitle, agentName } from './state.js';
+import { S, on, emit, convCmp, mergeConv, convTitle, agentName } from './state.js';
 
 const ROW = 72; // px, fixed row height (matches .conv-row in app.css)
 const OVERSCAN = 6;
@@ -241,6 +241,7 @@ export class Inbox {
 		const prefix = lm ? (lm.kind === 'note' ? 'Note: ' : lm.direction === 'out' ? 'You: ' : '') : '';
 		const el = h('div.conv-row', {
 			id: `conv-opt-${c.id}`, role: 'option', 'data-id': c.id, 'data-index': i,
+			'aria-posinset': i + 1, 'aria-setsize': this.cursor ? -1 : this.items.length,
 			'aria-selected': String(c.id === this.activeId),
 			class: `conv-row${c.unread ? ' unread' : ''}${c.id === this.activeId ? ' active' : ''}${i === this.focusIdx ? ' focused' : ''}`,
 		},
@@ -284,6 +285,8 @@ export class Inbox {
 		case 'Enter':
 		case ' ':
 			e.preventDefault();
+			S.focusConv = true; // opened from the keyboard: focus moves to the conversation
+			if (location.hash === `#/c/${this.items[i].id}`) emit('focus-conv');
 			location.hash = `#/c/${this.items[i].id}`;
 			return;
 		default: return;

@@ -1,7 +1,7 @@
 // Switchboard agents' console: boot, login, the shell (header, connection state, presence),
 // the router (#/, #/c/ID, #/settings, #/simulator) and the live event dispatch.
 import { api, get, post, setCsrf, onUnauthenticated, ApiError } from './api.js';
-import { h, fill, clear, toast, field } from './dom.js';
+import { h, fill, clear, toast, field, announce } from './dom.js';
 import { S, emit, on, mergeConv, totalUnread, convTitle, isAdmin } from './state.js';
 import { Live } from './live.js';
 import { Inbox } from './inbox.js';
@@ -195,7 +195,8 @@ function updateTitle() {
 /* ---- shell ---- */
 
 function renderShell() {
-	const conn = h('span.conn', { role: 'status', 'aria-live': 'polite', 'data-state': 'connecting' }, 'Connecting…');
+	// the state is shown here and said through the announcer (one live region, no doubles)
+	const conn = h('span.conn', { 'data-state': 'connecting' }, 'Connecting…');
 	const presence = h('ul.presence', { 'aria-label': 'Agents online' });
 	const nav = h('nav.nav', { 'aria-label': 'Main' },
 		h('a', { href: '#/' }, 'Inbox'),
@@ -212,9 +213,13 @@ function renderShell() {
 	const main = h('main.main#main', { tabindex: '-1' });
 	fill(app, header, main);
 	const labels = { live: 'Live', reconnecting: 'Reconnecting…', offline: 'Offline', connecting: 'Connecting…' };
+	let said = null;
 	on('conn', (s) => {
 		conn.dataset.state = s;
 		conn.textContent = labels[s] || s;
+		// the first "Live" after sign-in is no news; every change after it is
+		if (said !== null || s !== 'live') announce(`Connection: ${labels[s] || s}`);
+		said = s;
 	});
 	const drawPresence = () => {
 		clear(presence);
@@ -270,9 +275,12 @@ function route() {
 		shell.inbox.setActive(Number(m[1]));
 		shell.conv.open(Number(m[1]));
 	} else {
+		const was = ws.classList.contains('has-conv');
 		ws.classList.remove('has-conv');
 		shell.inbox.setActive(null);
 		shell.conv.close();
+		// back from a conversation (narrow screens hide the inbox): focus goes back to the list
+		if (was && (!document.activeElement || document.activeElement === document.body)) shell.inbox.scroller.focus({ preventScroll: true });
 	}
 }
 
