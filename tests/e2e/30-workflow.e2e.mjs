@@ -52,6 +52,9 @@ test('keyboard: arrows and Enter open a conversation; assignment to another agen
 	await page.locator('.conv-row.focused', { hasText: 'Sunday Sam' }).waitFor();
 	await page.keyboard.press('Enter');
 	await page.locator('.conv-title', { hasText: 'Sunday Sam' }).waitFor();
+	await page.locator('.thread[aria-busy=false]').waitFor();
+	// one message, nothing earlier (next_cursor null): no "Load earlier messages"
+	assert.equal(await page.getByRole('button', { name: 'Load earlier messages' }).isVisible(), false);
 	await page.getByLabel('Assignee').selectOption({ label: 'Pete Agent' });
 	await page.locator('.toast', { hasText: 'Assigned to Pete Agent' }).waitFor();
 	assert.equal((await convOf('+14155550201')).assignee_id, A.a.ag.id);

@@ -42,6 +42,8 @@ function renderLogin(message) {
 			setCsrf(r.csrf_token);
 			sessionStorage.removeItem('sb.seq');
 			await startSession({ agent: r.agent, tenant_id: r.tenant_id });
+			// the form is gone: the focus goes to the start of the content, not to the page's end
+			if (!document.activeElement || document.activeElement === document.body) document.getElementById('main')?.focus();
 		} catch (ex) {
 			btn.disabled = false;
 			btn.textContent = 'Sign in';
