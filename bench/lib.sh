@@ -159,3 +159,119 @@ wait_quiet() {
 	done
 	echo "$busy"
 }
+
+# ---- several tenants, channels, several workers (hub_b*.sh) ----
+# hubm_start PORT TENANTS [WORKERS [NATS_URL]]: a fresh database with TENANTS tenants, each
+# with an owner o<i>@example.com, then hubd serve (on CPU 0 unless HUBM_NOPIN=1; with
+# WORKERS > 1 the master and its workers share both CPUs). Sets HUB_PID (the master or the
+# only worker), HUB_URL, HUB_DIR, HUBM_TENANTS (the ids, one a line, in $HUB_DIR/tenants).
+hubm_start() {
+	bench_tmp
+	HUB_PORT=$1
+	HUB_URL=http://127.0.0.1:$HUB_PORT
+	HUB_DIR=$BENCH_TMP/hubm-$HUB_PORT-$$
+	rm -rf "$HUB_DIR"
+	mkdir -p "$HUB_DIR"
+	: >"$HUB_DIR/tenants"
+	i=1
+	while [ $i -le "$2" ]; do
+		t=$("$HUBD" tenant create --name "bench$i" --db "$HUB_DIR/db" 2>>"$HUB_DIR/log") ||
+			bench_die "hubd tenant create failed (see $HUB_DIR/log)"
+		echo password123 | SB_PWHASH=min "$HUBD" agent create --tenant "$t" \
+			--email "o$i@example.com" --role owner --db "$HUB_DIR/db" >/dev/null 2>>"$HUB_DIR/log" ||
+			bench_die "hubd agent create failed (see $HUB_DIR/log)"
+		echo "$t" >>"$HUB_DIR/tenants"
+		i=$((i + 1))
+	done
+	w=${3:-1}
+	pin=$PIN_SRV
+	[ "$w" -gt 1 ] || [ "${HUBM_NOPIN:-0}" = 1 ] && pin=""
+	set -- serve --listen "127.0.0.1:$HUB_PORT" --db "$HUB_DIR/db" --public-url "$HUB_URL" \
+		--web-root "$SB_WEB_ROOT"
+	[ "$w" -gt 1 ] && set -- "$@" --workers "$w"
+	[ -n "${4:-}" ] && set -- "$@" --nats-url "$4"
+	SB_PWHASH=min $pin "$HUBD" "$@" >>"$HUB_DIR/log" 2>&1 &
+	HUB_PID=$!
+	i=0
+	while ! curl -sf -o /dev/null "$HUB_URL/metrics"; do
+		i=$((i + 1))
+		if [ $i -gt 300 ] || ! kill -0 "$HUB_PID" 2>/dev/null; then
+			tail -5 "$HUB_DIR/log" >&2
+			bench_die "hubd did not start on $HUB_URL"
+		fi
+		sleep 0.1
+	done
+}
+
+# hub_pids: the master and its workers (or the single hubd), one a line.
+hub_pids() {
+	echo "$HUB_PID"
+	[ -r "/proc/$HUB_PID/task/$HUB_PID/children" ] && tr ' ' '\n' <"/proc/$HUB_PID/task/$HUB_PID/children" | grep . || true
+}
+# hub_rss_kib: VmRSS of the master and every worker, summed.
+hub_rss_kib() {
+	s=0
+	for p in $(hub_pids); do s=$((s + $(proc_rss_kib "$p" || echo 0))); done
+	echo $s
+}
+# hub_cpu_ticks: utime + stime of the master and every worker (clock ticks).
+hub_cpu_ticks() {
+	s=0
+	for p in $(hub_pids); do
+		s=$((s + $(awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
+	done
+	echo $s
+}
+
+# hubm_login I: logs o<I>@example.com in; sets HUB_COOKIE and HUB_CSRF.
+hubm_login() {
+	ans=$(curl -s -D "$HUB_DIR/login.h" -H 'Content-Type: application/json' \
+		-d "{\"email\":\"o$1@example.com\",\"password\":\"password123\"}" \
+		"$HUB_URL/api/v1/auth/login")
+	HUB_COOKIE=$(sed -n 's/^[Ss]et-[Cc]ookie: *sb_session=\([^;]*\).*/\1/p' "$HUB_DIR/login.h" |
+		tr -d '\r')
+	HUB_CSRF=$(echo "$ans" | sed -n 's/.*"csrf_token":"\([^"]*\)".*/\1/p')
+	[ -n "$HUB_COOKIE" ] && [ -n "$HUB_CSRF" ] || bench_die "login o$1 failed: $ans"
+}
+
+# hubm_channels N FAKE_PORT: logs each of the first N owners in and creates an SMS channel
+# toward the fake provider on FAKE_PORT (its default account). Writes $HUB_DIR/sessions
+# ("cookie csrf" a line), $HUB_DIR/cookies (the cookie alone) and $HUB_DIR/webhooks
+# ("URL TOKEN" a line, for sbwebhook --url-file).
+hubm_channels() {
+	: >"$HUB_DIR/sessions"
+	: >"$HUB_DIR/cookies"
+	: >"$HUB_DIR/webhooks"
+	i=1
+	while [ $i -le "$1" ]; do
+		hubm_login $i
+		ch=$(hub_post /api/v1/channels "{\"kind\":\"sms\",\"name\":\"b$i\",\"config\":{\"account_sid\":\"AC$(printf 'f%.0s' $(seq 32))\",\"auth_token\":\"fake_twilio_auth_token\",\"from\":\"+1555010$(printf %04d $i)\",\"api_base\":\"http://127.0.0.1:$2\"}}")
+		u=$(echo "$ch" | sed -n 's/.*"inbound":"\([^"]*\)".*/\1/p')
+		[ -n "$u" ] || bench_die "channel creation for o$i failed: $ch"
+		echo "$HUB_COOKIE $HUB_CSRF" >>"$HUB_DIR/sessions"
+		echo "$HUB_COOKIE" >>"$HUB_DIR/cookies"
+		echo "$u fake_twilio_auth_token" >>"$HUB_DIR/webhooks"
+		i=$((i + 1))
+	done
+}
+
+# fake_start PORT [ARGS...]: tests/fakes/fake_twilio.mjs on 127.0.0.1:PORT; FAKE_PID.
+fake_start() {
+	fp=$1
+	shift
+	node "$bench_root/tests/fakes/fake_twilio.mjs" --port "$fp" "$@" >"$BENCH_TMP/fake-$fp.log" 2>&1 &
+	FAKE_PID=$!
+	i=0
+	until grep -q '"port"' "$BENCH_TMP/fake-$fp.log" 2>/dev/null; do
+		i=$((i + 1))
+		[ $i -le 100 ] && kill -0 "$FAKE_PID" 2>/dev/null ||
+			{ cat "$BENCH_TMP/fake-$fp.log" >&2; bench_die "fake_twilio did not start"; }
+		sleep 0.1
+	done
+}
+fake_stop() {
+	[ -n "${FAKE_PID:-}" ] || return 0
+	kill "$FAKE_PID" 2>/dev/null || true
+	wait "$FAKE_PID" 2>/dev/null || true
+	FAKE_PID=""
+}

@@ -54,6 +54,8 @@ static void usage(FILE *f)
 		"                       SBLOAD_GO_NS, SBLOAD_INTERVAL_NS, SBLOAD_MESSAGES and\n"
 		"                       must stamp message n with go + n * interval (sbnote)\n"
 		"  --server-pid PID     report CPU and RSS of this server (repeatable)\n"
+		"  --stall-every K      every K-th connection stops reading when the\n"
+		"                       publisher starts (a slow consumer; 0 = none)\n"
 		"  --quiet              no progress lines\n");
 }
 
@@ -81,7 +83,7 @@ static void parse_opts(int argc, char **argv, struct sbload_opts *o)
 	enum { O_PROTO = 256, O_MODE, O_URL, O_CONNS, O_PROCS, O_SRC, O_CRATE, O_INFLIGHT,
 	       O_CTIMEOUT, O_DURATION, O_DRAIN, O_PING, O_COOKIE, O_COOKIEFILE, O_ORIGIN,
 	       O_SUBPROTO, O_HEADER, O_HELLO, O_TOPIC, O_SMARK, O_CMARK, O_PRATE, O_MSGS,
-	       O_PTPL, O_PSIZE, O_PCMD, O_SPID, O_QUIET, O_HELP };
+	       O_PTPL, O_PSIZE, O_PCMD, O_SPID, O_QUIET, O_STALL, O_HELP };
 	static const struct option lo[] = {
 		{ "proto", 1, 0, O_PROTO }, { "mode", 1, 0, O_MODE }, { "url", 1, 0, O_URL },
 		{ "conns", 1, 0, O_CONNS }, { "procs", 1, 0, O_PROCS }, { "src", 1, 0, O_SRC },
@@ -97,6 +99,7 @@ static void parse_opts(int argc, char **argv, struct sbload_opts *o)
 		{ "pub-template", 1, 0, O_PTPL }, { "pub-size", 1, 0, O_PSIZE },
 		{ "pub-cmd", 1, 0, O_PCMD },
 		{ "server-pid", 1, 0, O_SPID }, { "quiet", 0, 0, O_QUIET },
+		{ "stall-every", 1, 0, O_STALL },
 		{ "help", 0, 0, O_HELP },
 		{ 0, 0, 0, 0 }
 	};
@@ -211,6 +214,10 @@ static void parse_opts(int argc, char **argv, struct sbload_opts *o)
 			o->server_pids[o->nserver_pids++] = (int)v;
 			break;
 		case O_QUIET: o->quiet = 1; break;
+		case O_STALL:
+			if (bench_parse_long(optarg, 0, 1 << 30, &o->stall_every) < 0)
+				die("bad --stall-every", optarg);
+			break;
 		case O_HELP: usage(stdout); exit(0);
 		default: usage(stderr); exit(2);
 		}
@@ -444,7 +451,12 @@ int main(int argc, char **argv)
 			if (!have_pub && now >= hold_end)
 				break;
 			if (have_pub) {
-				expected = (uint64_t)o.messages * ready;
+				uint64_t st = 0;
+
+				/* stalled readers are not expected to receive anything */
+				for (i = 0; i < nworkers; i++)
+					st += __atomic_load_n(&sh->slot[i].stalled, __ATOMIC_RELAXED);
+				expected = (uint64_t)o.messages * (ready - st);
 				if (sent >= (uint64_t)o.messages && !drained_at)
 					drained_at = now;
 				if (drained_at && (stamps >= expected ||
@@ -500,12 +512,16 @@ int main(int argc, char **argv)
 	       (unsigned long long)open_end, (unsigned long long)tot.closed_peer,
 	       (unsigned long long)tot.close_codes, (unsigned long long)tot.last_close_code,
 	       (unsigned long long)tot.pongs, tot.bytes_rx / 1e6);
+	if (o.stall_every)
+		printf("stalled readers: %llu (every %ld-th), closed by the server %llu\n",
+		       (unsigned long long)tot.stalled, o.stall_every,
+		       (unsigned long long)tot.stalled_cut);
 	printf("%-10s %10s %9s %9s %9s %9s %9s %9s  (ms)\n", "", "count", "p50", "p90", "p99",
 	       "p99.9", "max", "mean");
 	bench_hist_print(stdout, "handshake", &tot.hs);
 	if (have_pub) {
 		const struct sbload_slot *p = &sh->slot[nworkers];
-		uint64_t expected = (uint64_t)p->pub_sent * tot.ready;
+		uint64_t expected = (uint64_t)p->pub_sent * (tot.ready - tot.stalled);
 		double span = (tot.last_rx_ns > t_go ? tot.last_rx_ns - t_go : 1) / 1e9;
 
 		bench_hist_print(stdout, "latency", &tot.lat);

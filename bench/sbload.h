@@ -54,6 +54,7 @@ struct sbload_opts {
 	const char *pub_cmd;		/* external publisher run through sh -c, or NULL */
 	int server_pids[8];
 	int nserver_pids;
+	long stall_every;		/* every K-th connection stops reading at go (0: none) */
 	int quiet;
 };
 
@@ -80,6 +81,8 @@ struct sbload_slot {
 	uint64_t pub_sent;		/* publisher: messages sent */
 	uint64_t pub_last_ns;		/* publisher: time of the last scheduled send */
 	uint64_t last_rx_ns;		/* time of the last stamped message */
+	uint64_t stalled;		/* ready connections that stop reading at go */
+	uint64_t stalled_cut;		/* of those, closed by the server (FIN/RST seen) */
 	uint64_t setup_done;		/* every connection resolved (ready or failed) */
 	uint64_t exited;
 	struct bench_hist lat;		/* scheduled send -> receive */
@@ -177,6 +180,13 @@ int sbload__send(struct sbload_ctx *x, struct sbload_conn *c, const void *p, siz
 int sbload__send_frame(struct sbload_ctx *x, struct sbload_conn *c, unsigned opcode,
 		       const void *p, size_t len);
 void sbload__ready(struct sbload_ctx *x, struct sbload_conn *c);
+/* --stall-every: this connection stops reading once the publisher starts */
+static inline int sbload__stalls(const struct sbload_ctx *x, const struct sbload_conn *c)
+{
+	long k = x->o->stall_every;
+
+	return k > 0 && (x->gidx0 + (long)c->idx) % k == k - 1;
+}
 /* Closes c, counting it under the given failure counter if it was not yet resolved. */
 void sbload__fail(struct sbload_ctx *x, struct sbload_conn *c, uint64_t *counter);
 

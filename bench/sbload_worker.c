@@ -80,6 +80,8 @@ void sbload__ready(struct sbload_ctx *x, struct sbload_conn *c)
 	c->ready = 1;
 	resolve(c);
 	SLOT_ADD(x->slot, ready, 1);
+	if (sbload__stalls(x, c))
+		SLOT_ADD(x->slot, stalled, 1);
 }
 
 static int flush_wbuf(struct sbload_ctx *x, struct sbload_conn *c)
@@ -454,6 +456,14 @@ static void on_event(struct sbload_ctx *x, struct sbload_conn *c, uint32_t evs)
 	}
 	if ((evs & EPOLLOUT) && c->wbuf && flush_wbuf(x, c) < 0)
 		return;
+	if (c->ready && sbload__stalls(x, c) && __atomic_load_n(&x->sh->go, __ATOMIC_ACQUIRE)) {
+		/* a slow consumer: never reads again; only notices the server giving up */
+		if (evs & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+			SLOT_ADD(x->slot, stalled_cut, 1);
+			conn_close(x, c);
+		}
+		return;
+	}
 	if (evs & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		on_readable(x, c);
 }

@@ -1,0 +1,95 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# B5 outbound (DESIGN.md §6: 20,000 sends a second to a local fake provider; 5,000 when it
+# takes 50 ms). Per repetition: the fake provider (tests/fakes/fake_twilio.mjs, optionally
+# --latency-ms L) and a fresh hub on CPU 0 with CHANNELS tenants, each with one SMS channel
+# (max_inflight 16, so 4 channels fill the hub's 64 keep-alive connections to one host) and
+# one conversation (made by a signed inbound webhook). One sbnote per conversation POSTs
+# agent replies (/messages, 201 once the outbox row is committed) open loop, RATE a second
+# in all, for S seconds; the fake's "created" counter is sampled each second and the rate
+# is the steady-state slope (from second 1 to the end of sending), then the time for the
+# outbox to drain. Replies/s = messages created at the fake per second.
+#
+# usage: hub_b5_outbound.sh [--rate R] [--seconds S] [--latency-ms L] [--channels C] [--repeats K]
+# Output per repetition:
+#   RESULT outbound <latency ms> <created/s steady> <created in all> <offered> <REST 201s> <drain s>
+set -eu
+. "$(dirname "$0")/lib.sh"
+
+rate=20000
+seconds=6
+lat=0
+channels=4
+repeats=3
+while [ $# -gt 0 ]; do
+	case $1 in
+	--rate) rate=$2; shift 2 ;;
+	--seconds) seconds=$2; shift 2 ;;
+	--latency-ms) lat=$2; shift 2 ;;
+	--channels) channels=$2; shift 2 ;;
+	--repeats) repeats=$2; shift 2 ;;
+	*) bench_die "usage: hub_b5_outbound.sh [--rate R] [--seconds S] [--latency-ms L] [--channels C] [--repeats K]" ;;
+	esac
+done
+bench_need_tools
+SBWEBHOOK=${SBWEBHOOK:-$(dirname "$SBLOAD")/sbwebhook}
+bench_tmp
+base=${BASE_PORT:-$(bench_port_base)}
+cleanup() { hub_stop; fake_stop; [ -n "${BENCH_TMP_OWNED:-}" ] && rm -rf "$BENCH_TMP"; return 0; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+created() { curl -s "http://127.0.0.1:$fport/_fake/requests" | sed -n 's/.*"created":\([0-9]*\).*/\1/p'; }
+msgs=$((rate * seconds / channels))
+r=1
+while [ $r -le "$repeats" ]; do
+	port=$((base + 100 + r * 2))
+	fport=$((port + 1))
+	out=$BENCH_TMP/out-$lat-$r
+	fake_start $fport --latency-ms "$lat"
+	hubm_start "$port" "$channels"
+	hubm_channels "$channels" $fport
+	# one conversation per tenant: a signed inbound webhook from one number
+	"$SBWEBHOOK" --url-file "$HUB_DIR/webhooks" --rate "$channels" --duration 1 --from-count 1 \
+		--quiet >/dev/null 2>&1 || true
+	i=1
+	pids=""
+	while read -r ck cs; do
+		HUB_COOKIE=$ck HUB_CSRF=$cs
+		conv=$(curl -s -H "Cookie: sb_session=$ck" "$HUB_URL/api/v1/conversations" |
+			sed -n 's/.*"id":\([0-9]*\).*/\1/p' | head -1)
+		[ -n "$conv" ] || bench_die "no conversation for tenant $i"
+		echo "$HUB_URL/api/v1/conversations/$conv/messages $ck $cs" >>"$out.targets"
+		i=$((i + 1))
+	done <"$HUB_DIR/sessions"
+	c0=$(created)
+	t0=$(date +%s.%N)
+	while read -r u ck cs; do
+		$PIN_CLI "$SBNOTE" --url "$u" --cookie "$ck" --csrf "$cs" --rate $((rate / channels)) \
+			--messages "$msgs" --conns 4 --quiet >"$out.note.$(echo "$u" | md5sum | cut -c1-6)" 2>&1 &
+		pids="$pids $!"
+	done <"$out.targets"
+	: >"$out.samples"
+	k=0
+	while [ $k -lt $((seconds + 60)) ]; do
+		sleep 1
+		k=$((k + 1))
+		echo "$k $(created)" >>"$out.samples"
+		# drained: sending is over and nothing was created in the last second
+		if [ $k -gt "$seconds" ] && [ "$(tail -1 "$out.samples" | cut -d' ' -f2)" = \
+			"$(tail -2 "$out.samples" | head -1 | cut -d' ' -f2)" ]; then break; fi
+	done
+	for p in $pids; do wait "$p" || true; done
+	ok=$(cat "$out".note.* | sed -n 's/.*(201: \([0-9]*\).*/\1/p' | awk '{ s += $1 } END { print s + 0 }')
+	tot=$(($(tail -1 "$out.samples" | cut -d' ' -f2) - c0))
+	steady=$(awk -v s="$seconds" 'NR == 1 { a = $2 } $1 == s { b = $2 } END { printf "%d", (b - a) / (s - 1) }' "$out.samples")
+	drain=$(awk -v s="$seconds" -v c0="$c0" '{ last = $1 } END { print last - s - 1 }' "$out.samples")
+	echo "outbound latency ${lat} ms run $r: offered $((msgs * channels)) at $rate/s; 201s $ok; created $tot;" \
+		"steady $steady/s; drained $drain s after sending"
+	tr '\n' ' ' <"$out.samples" | sed 's/^/  created per second: /'; echo
+	echo "RESULT outbound $lat $steady $tot $((msgs * channels)) $ok $drain"
+	hub_stop
+	fake_stop
+	rm -f "$out.targets"
+	r=$((r + 1))
+done
