@@ -333,13 +333,17 @@ int sb_tx_inbound_message(struct sb_tx *tx, int64_t tenant, struct sb_inbound_ms
 	    (rc = store__event_buf(tx, tenant, "message.created", &b)))
 		goto out;
 	sb_buf_reset(&b);
-	/* the list needs the conversation's new state (reopened, last message) */
-	if ((rc = store__conv_json(tx->db, tx->cache, tenant, 0, conv, &b)))
-		goto out;
-	rc = store__event_buf(tx, tenant, conv_created ? "conversation.created"
-				      : status != SB_CONV_OPEN ? "conversation.updated"
-							       : "conversation.updated",
-			      &b);
+	/* a new or reopened thread is announced whole; for an open one the message.created
+	 * event says all that changed (its last message and activity), and every frame here
+	 * is multiplied by the tenant's sockets */
+	if (conv_created || status != SB_CONV_OPEN) {
+		if ((rc = store__conv_json(tx->db, tx->cache, tenant, 0, conv, &b)))
+			goto out;
+		rc = store__event_buf(tx, tenant,
+				      conv_created ? "conversation.created" : "conversation.updated", &b);
+		if (rc)
+			goto out;
+	}
 	if (!rc)
 		rc = sb_tx_channel_health(tx, tenant, m->channel, false, true, NULL);
 out:

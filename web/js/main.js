@@ -118,11 +118,25 @@ function onTyping(t) {
 	emit('typing', t.conversation_id);
 }
 
+const fetching = new Set();
+function fetchConv(id) {
+	if (fetching.has(id)) return;
+	fetching.add(id);
+	get(`/conversations/${id}`)
+		.then((conv) => emit('conv', mergeConv(conv)))
+		.catch(() => { /* gone or not ours: nothing to show */ })
+		.finally(() => fetching.delete(id));
+}
+
 function onEvent(ev) {
 	const d = ev.data;
 	switch (ev.event) {
 	case 'message.created': {
 		const c = S.convs.get(d.conversation_id);
+		// a conversation this tab has not loaded (far down the list): fetch it once, so it
+		// rises to the top like the others (the hub sends no conversation.updated for an
+		// ordinary new message; its message.created is enough for loaded conversations)
+		if (!c) fetchConv(d.conversation_id);
 		if (c && (!c.last_message || c.last_message.id < d.id)) {
 			c.last_message = { id: d.id, body: d.body, direction: d.direction, kind: d.kind, created_at: d.created_at };
 			if (d.kind === 'message' && (!c.last_activity_at || d.created_at > c.last_activity_at)) c.last_activity_at = d.created_at;
