@@ -51,7 +51,7 @@ while [ $r -le "$repeats" ]; do
 	# source addresses: a fresh /16-ish block per repetition (TIME_WAIT of the last run)
 	$pin "$SBLOAD" --proto hub --url "ws://127.0.0.1:$port/ws" --cookie "$HUB_COOKIE" \
 		--origin "$HUB_URL" --mode hold --conns "$sockets" --procs "$procs" \
-		--src "127.$((30 + r)).0.1" --connect-rate "$crate" --connect-timeout 120 \
+		--src "127.$((30 + r)).0.1" --connect-rate "$crate" --connect-timeout "$((sockets / 1000 + 120))" \
 		--duration "$((hold + 8))" --ping-interval 0 >"$out" 2>&1 &
 	load=$!
 	i=0
