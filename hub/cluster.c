@@ -9,15 +9,18 @@
 #include "hub.h"
 
 #include <nats/nats.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #define POLL_MS 25
+#define POLL_SAFETY_MS 1000
 
 static struct {
 	natsConnection *nc;
 	natsSubscription *sub;
-	bool polling, nats_up;
+	bool polling;
+	_Atomic bool nats_up; /* written by the NATS client's threads */
 	lws_sorted_usec_list_t poll_sul;
 	char subject[64];
 } cl;
@@ -92,7 +95,9 @@ static void poll_sul_cb(lws_sorted_usec_list_t *sul)
 {
 	(void)sul;
 	sb_ws_resync_from_store();
-	lws_sul_schedule(sb_hub_lws(), 0, &cl.poll_sul, poll_sul_cb, POLL_MS * LWS_US_PER_MS);
+	/* with NATS up the poll is only the safety net: once a second; without it, the path */
+	int ms = cl.nc && cl.nats_up ? POLL_SAFETY_MS : POLL_MS;
+	lws_sul_schedule(sb_hub_lws(), 0, &cl.poll_sul, poll_sul_cb, ms * LWS_US_PER_MS);
 }
 
 int sb_cluster_start(bool multi, const char *nats_url)
