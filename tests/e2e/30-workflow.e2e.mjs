@@ -140,6 +140,29 @@ test('search finds by text and by number', async () => {
 	await page.getByLabel('Search conversations').fill('');
 });
 
+test('with two channels the composer offers a choice, and the reply goes out on the chosen one', async () => {
+	const second = await sandboxChannel(A.a.own, 'Second line');
+	await page.reload();
+	await page.locator('.conn[data-state=live]').waitFor();
+	await page.locator('#inbox-status').selectOption('all');
+	await row(page, 'Sunday Sam').click();
+	await page.locator('.conv-title', { hasText: 'Sunday Sam' }).waitFor();
+	const via = page.getByLabel('Send via');
+	await via.waitFor();
+	assert.equal(await via.inputValue(), String(chan.id), 'the conversation\'s own channel first');
+	await via.selectOption({ label: 'Second line' });
+	const box = page.getByLabel('Message', { exact: true });
+	await box.fill('Sent on the second line');
+	await box.press('Enter');
+	await page.locator('.msg-out', { hasText: 'Sent on the second line' }).waitFor();
+	const conv = await convOf('+14155550201');
+	const msgs = (await A.a.own.api('GET', `/api/v1/conversations/${conv.id}/messages`)).json.messages;
+	assert.equal(msgs.find((m) => m.body === 'Sent on the second line').channel_id, second.id);
+	await page.getByLabel('Internal note').check();
+	assert.equal(await via.isHidden(), true, 'no channel choice for a note');
+	await page.getByLabel('Reply (SMS)').check();
+});
+
 test('sign out ends the session', async () => {
 	await page.getByRole('button', { name: 'Sign out' }).click();
 	await page.getByRole('button', { name: 'Sign in' }).waitFor();

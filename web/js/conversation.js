@@ -210,6 +210,19 @@ export class Conversation {
 				.map((a) => h('option', { value: String(a.id), selected: a.id === c.assignee_id }, a.id === S.me.id ? `${a.name || a.email} (me)` : a.name || a.email)));
 		this.assignSel.value = c.assignee_id == null ? '' : String(c.assignee_id);
 		this.statusSel.value = c.status;
+		this.drawChannels(c);
+	}
+
+	// The composer's channel choice: the tenant's active channels, the conversation's own first.
+	drawChannels(c) {
+		if (!this.channelSel) return;
+		const active = S.channels.filter((x) => x.active !== false);
+		const keep = this.channelSel.value;
+		fill(this.channelSel, active.map((x) => h('option', { value: String(x.id) }, x.name)));
+		const want = keep && active.some((x) => String(x.id) === keep) && this.channelFor === c.id ? keep : String(c.channel_id ?? active[0]?.id ?? '');
+		this.channelSel.value = want;
+		this.channelFor = c.id;
+		this.channelField.hidden = this.mode === 'note' || active.length < 2;
 	}
 
 	async assign() {
@@ -579,6 +592,8 @@ export class Conversation {
 		this.counter = h('span.counter#composer-count', { 'aria-live': 'off' });
 		this.err = h('p.error', { role: 'alert' });
 		this.sendBtn = h('button.primary', { type: 'submit' }, 'Send');
+		this.channelSel = h('select#composer-channel');
+		this.channelField = h('span.channel-choice', h('label', { for: 'composer-channel' }, 'Send via '), this.channelSel);
 		this.cannedList = h('ul.canned', { role: 'listbox', id: nextId('canned'), 'aria-label': 'Canned responses', hidden: true });
 		this.composer = h('form.composer', { 'aria-label': 'Reply', on: { submit: (e) => {
 			e.preventDefault();
@@ -587,7 +602,7 @@ export class Conversation {
 		h('fieldset.modes', h('legend.sr-only', 'Message type'), modeBtn('reply', 'Reply (SMS)'), modeBtn('note', 'Internal note')),
 		h('label.sr-only', { for: 'composer-text' }, 'Message'),
 		this.cannedList, this.text,
-		h('div.composer-foot', this.counter, h('span.keys.muted#composer-keys', 'Enter or Ctrl+Enter sends · Shift+Enter: new line'), this.err, this.sendBtn));
+		h('div.composer-foot', this.counter, h('span.keys.muted#composer-keys', 'Enter or Ctrl+Enter sends · Shift+Enter: new line'), this.err, this.channelField, this.sendBtn));
 		this.onInput();
 	}
 
@@ -596,6 +611,7 @@ export class Conversation {
 		this.composer.classList.toggle('note-mode', m === 'note');
 		this.text.placeholder = m === 'note' ? 'Write an internal note (only agents see it)…' : 'Type a reply… ( / for canned responses)';
 		this.sendBtn.textContent = m === 'note' ? 'Add note' : 'Send';
+		if (this.channelField) this.channelField.hidden = m === 'note' || S.channels.filter((x) => x.active !== false).length < 2;
 		this.onInput();
 	}
 
@@ -715,7 +731,8 @@ export class Conversation {
 		this.text.value = '';
 		this.onInput();
 		try {
-			const m = await post(`/conversations/${cid}/${note ? 'notes' : 'messages'}`, { body, client_id });
+			const channel_id = !note && this.channelSel?.value ? Number(this.channelSel.value) : undefined;
+			const m = await post(`/conversations/${cid}/${note ? 'notes' : 'messages'}`, note ? { body, client_id } : { body, client_id, channel_id });
 			if (cid !== this.id) return;
 			it.pending = false;
 			const other = this.byId.get(m.id);
