@@ -379,3 +379,24 @@ test('retry of a message that does not exist, or of another tenant\'s, is 404 an
 	assert.equal(none.status, 404, none.text);
 	assert.equal(other.status, 404, other.text);
 });
+
+test('connection refused: the request never left, so it is retried (not reconciled) and sent once when the provider is back', async () => {
+	const { freePort } = await import('../lib/hub.mjs');
+	const dead = await freePort();
+	const r = await owner.api('POST', '/api/v1/channels', { kind: 'sms', name: 'Down', config: { account_sid: fake.account, auth_token: fake.token, from: FROM, api_base: `http://127.0.0.1:${dead}` } });
+	assert.equal(r.status, 201, r.text);
+	const down = r.json;
+	const conv = await newConv();
+	const s = await T.a.agent.api('POST', `/api/v1/conversations/${conv.id}/messages`, { body: 'while refused', client_id: 'refused-1', channel_id: down.id });
+	assert.equal(s.status, 201, s.text);
+	await sleep(1500);
+	let m = await getMsg(conv, s.json.id);
+	assert.equal(m.status, 'pending', `still waiting to be sent: ${JSON.stringify(m)}`);
+	assert.equal((await createdAtFake(conv.phone, 'while refused')).length, 0);
+	// the provider comes back (the channel points at it again): the next attempt sends it once
+	const p = await owner.api('PATCH', `/api/v1/channels/${down.id}`, { config: { account_sid: fake.account, auth_token: fake.token, from: FROM, api_base: fake.base } });
+	assert.equal(p.status, 200, p.text);
+	m = await until(conv, s.json.id, ['queued', 'sent', 'delivered'], 15000);
+	await sleep(300);
+	assert.equal((await createdAtFake(conv.phone, 'while refused')).length, 1, 'created exactly once');
+});
