@@ -64,7 +64,7 @@ export class Conversation {
 	destroy() {
 		this.offs.forEach((f) => f());
 		this.ro.disconnect();
-		cancelAnimationFrame(this.raf);
+		this.cancelScheduled();
 		this.stopTyping();
 		S.live?.send({ type: 'viewing', conversation_id: null });
 	}
@@ -363,12 +363,22 @@ export class Conversation {
 	}
 
 	// A render on the next frame; pin: to the bottom (content came in while at the bottom).
+	// A window that is hidden or covered gets no animation frames (a background tab, another
+	// window in front): a timer is the fallback, so live messages still land in the DOM.
 	schedule(pin) {
 		if (pin) this.pinNext = true;
-		if (!this.raf) this.raf = requestAnimationFrame(() => {
-			this.raf = 0;
-			this.renderNow();
-		});
+		if (this.raf) return;
+		const run = () => {
+			if (this.raf) this.renderNow();
+		};
+		this.raf = requestAnimationFrame(run);
+		this.rafTimer = setTimeout(run, 50);
+	}
+
+	cancelScheduled() {
+		if (this.raf) cancelAnimationFrame(this.raf);
+		clearTimeout(this.rafTimer);
+		this.raf = 0;
 	}
 
 	// Draws the messages around the anchor (or at the bottom), measures them, and keeps the
@@ -378,8 +388,7 @@ export class Conversation {
 	// have changed in place); a caller that changes the model before it (a prepend) passes the
 	// anchor it took before.
 	renderNow(pin = false, anchor = null) {
-		cancelAnimationFrame(this.raf);
-		this.raf = 0;
+		this.cancelScheduled();
 		pin = pin || this.pinNext;
 		this.pinNext = false;
 		if (!this.thread || !this.id) return;

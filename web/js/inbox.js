@@ -199,12 +199,19 @@ export class Inbox {
 		this.schedule(true);
 	}
 
+	// On the next frame, or after 50 ms if the window gets no frames (hidden or covered).
 	schedule(dirty) {
 		if (dirty) this.dirty = true;
-		if (!this.raf) this.raf = requestAnimationFrame(() => {
+		if (this.raf) return;
+		const run = () => {
+			if (!this.raf) return;
+			cancelAnimationFrame(this.raf);
+			clearTimeout(this.rafTimer);
 			this.raf = 0;
 			this.renderNow();
-		});
+		};
+		this.raf = requestAnimationFrame(run);
+		this.rafTimer = setTimeout(run, 50);
 	}
 
 	renderNow() {

@@ -201,7 +201,7 @@ function notify(m) {
 let titleTimer = null;
 function updateTitle() {
 	if (titleTimer) return;
-	titleTimer = requestAnimationFrame(() => {
+	titleTimer = setTimeout(() => { /* a timer: a hidden tab gets no animation frames */
 		titleTimer = null;
 		const n = totalUnread();
 		document.title = `${n ? `(${n}) ` : ''}Switchboard`;
