@@ -91,8 +91,14 @@ test('an internal note is told apart and never sent to the customer', async () =
 	const note = page.locator('.msg-note', { hasText: 'offer free delivery' });
 	await note.waitFor();
 	await note.locator('.msg-label', { hasText: 'Internal note' }).waitFor();
-	const msgs = (await A.a.own.api('GET', `/api/v1/conversations/${(await convOf('+14155550201')).id}/messages`)).json.messages;
-	assert.equal(msgs.find((m) => m.body.includes('free delivery')).kind, 'note');
+	// the note shows at once (optimistic); wait for the hub to have committed it
+	let stored;
+	for (let i = 0; i < 100 && !stored; i++) {
+		const msgs = (await A.a.own.api('GET', `/api/v1/conversations/${(await convOf('+14155550201')).id}/messages`)).json.messages;
+		stored = msgs.find((m) => m.body.includes('free delivery'));
+		if (!stored) await new Promise((r) => setTimeout(r, 50));
+	}
+	assert.equal(stored?.kind, 'note');
 	await page.getByLabel('Reply (SMS)').check();
 });
 
