@@ -627,8 +627,6 @@ struct send_ctx {
 	struct sb_send_in in;
 	int64_t msg;
 	struct sb_buf out;
-	struct ws_pss *ws;      /* the socket that asked, through a handle (NULL for REST) */
-	char ws_id[72];
 };
 
 static int send_run(struct sb_tx *tx, void *arg)
@@ -813,13 +811,14 @@ bool api__extra_route(struct sb_req *r, const char **s, int n)
 }
 
 /* The agent socket's {"type":"send"}: the same checks and the same write as REST. */
+/* A send from an agent socket. Lifetime: until its write completes; the socket may close
+ * meanwhile (the handle then says so and the ack is dropped). */
 struct ws_send {
 	struct sb_wjob job;
-	struct ws_pss *p;
+	struct ws_handle *h;
 	int64_t tenant;
 	struct send_ctx sc;
 	char id[72];
-	bool gone;
 };
 
 static int ws_send_run(struct sb_tx *tx, void *arg)
@@ -828,22 +827,11 @@ static int ws_send_run(struct sb_tx *tx, void *arg)
 	return sb_tx_message_send(tx, w->tenant, &w->sc.in, &w->sc.msg, &w->sc.out);
 }
 
-static struct ws_send *ws_pending[1024];
-
-void sb_channels_ws_gone(struct ws_pss *p)
-{
-	for (size_t i = 0; i < sizeof ws_pending / sizeof ws_pending[0]; i++)
-		if (ws_pending[i] && ws_pending[i]->p == p)
-			ws_pending[i]->gone = true;
-}
-
 static void ws_send_done(void *arg, int rc)
 {
 	struct ws_send *w = arg;
-	for (size_t i = 0; i < sizeof ws_pending / sizeof ws_pending[0]; i++)
-		if (ws_pending[i] == w)
-			ws_pending[i] = NULL;
-	if (!w->gone) {
+	struct ws_pss *p = sb_ws_held(w->h);
+	if (p) {
 		struct sb_buf b;
 		sb_buf_init(&b, 0);
 		if (rc < 0)
@@ -854,9 +842,10 @@ static void ws_send_done(void *arg, int rc)
 		else
 			sb_buf_printf(&b, "{\"type\":\"ack\",\"id\":%s,\"data\":%s}", w->id,
 				      sb_buf_cstr(&w->sc.out));
-		sb_ws_reply(w->p, sb_buf_data(&b), b.len);
+		sb_ws_reply(p, sb_buf_data(&b), b.len);
 		sb_buf_free(&b);
 	}
+	sb_ws_release(w->h);
 	if (rc >= 0)
 		sb_outbox_kick();
 	sb_buf_free(&w->sc.out);
@@ -867,12 +856,8 @@ static void ws_send_done(void *arg, int rc)
 
 static bool ws_send_hook(struct ws_pss *p, const struct sb_json *msg, const struct sb_json *id)
 {
-	char idj[72] = "null";
-	if (id && id->type == SB_JSON_NUMBER && id->str.len < 40)
-		snprintf(idj, sizeof idj, "%.*s", (int)id->str.len, id->str.p);
-	else if (id && id->type == SB_JSON_STRING && id->str.len < 60 &&
-		 !memchr(id->str.p, '"', id->str.len) && !memchr(id->str.p, '\\', id->str.len))
-		snprintf(idj, sizeof idj, "\"%.*s\"", (int)id->str.len, id->str.p);
+	char idj[72];
+	sb_ws_id_json(id, idj, sizeof idj);
 	struct sb_str body = { 0 }, cid = { 0 };
 	int64_t conv = 0, channel = 0;
 	sb_json_str(msg, "body", &body);
@@ -886,13 +871,8 @@ static bool ws_send_hook(struct ws_pss *p, const struct sb_json *msg, const stru
 	if (sb_json_int(msg, "conversation_id", &conv) && conv > 0 && sb_ws_agent(p))
 		rc = send_prepare(sb_ws_tenant(p), sb_ws_agent(p), conv, channel, bz, cz,
 				  &w->sc.in, &why, &code);
-	size_t slot = sizeof ws_pending / sizeof ws_pending[0];
-	for (size_t i = 0; !rc && i < sizeof ws_pending / sizeof ws_pending[0]; i++)
-		if (!ws_pending[i]) {
-			slot = i;
-			break;
-		}
-	if (!rc && slot == sizeof ws_pending / sizeof ws_pending[0]) {
+	struct ws_handle *h = rc ? NULL : sb_ws_hold(p);
+	if (!rc && !h) {
 		rc = SB_EBUSY;
 		code = "busy";
 		why = "too many sends in flight; retry";
@@ -908,13 +888,12 @@ static bool ws_send_hook(struct ws_pss *p, const struct sb_json *msg, const stru
 		free(w);
 		return true;
 	}
-	w->p = p;
+	w->h = h;
 	w->tenant = sb_ws_tenant(p);
 	snprintf(w->id, sizeof w->id, "%s", idj);
 	sb_buf_init(&w->sc.out, 0);
 	w->sc.in.body = bz;
 	w->sc.in.client_id = cz;
-	ws_pending[slot] = w;
 	w->job.run = ws_send_run;
 	w->job.done = ws_send_done;
 	w->job.arg = w;

@@ -35,6 +35,10 @@ struct chan_rt *sb_chan_by_key(const char *key);
 const char *sb_chan_self_url(void);
 void sb_chan_ctx(struct chan_rt *c, struct sb_arena *a, struct sb_bridge_ctx *ctx);
 
+/* webhook.c: the status words stored on messages ("queued", "delivered"...); NULL for
+ * statuses the hub does not store */
+const char *sb_bridge_status_name(enum sb_bridge_status s);
+
 /* outbox.c */
 void sb_outbox_kick(void);
 int sb_outbox_start(void);

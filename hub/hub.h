@@ -179,11 +179,18 @@ extern bool (*sb_ws_send_hook)(struct ws_pss *p, const struct sb_json *msg,
 void sb_ws_reply(struct ws_pss *p, const char *frame, size_t len);
 int64_t sb_ws_tenant(const struct ws_pss *p);
 int64_t sb_ws_agent(const struct ws_pss *p);
+/* An asynchronous request of a socket holds it: held() is NULL once the socket closed. hold()
+ * is NULL when the socket already has too many requests in flight. */
+struct ws_handle;
+struct ws_handle *sb_ws_hold(struct ws_pss *p);
+struct ws_pss *sb_ws_held(const struct ws_handle *h);
+void sb_ws_release(struct ws_handle *h);
+/* A client request's id as JSON (a number, a string, or null), for its ack or error. */
+void sb_ws_id_json(const struct sb_json *id, char *out, size_t cap);
 /* Channels (channels.c): bridges, the outbox, the sandbox. */
 int sb_channels_start(void);
 void sb_channels_stop(void);
 int sb_channels_demo(int64_t tenant);
-void sb_channels_ws_gone(struct ws_pss *p);
 /* Another worker may have committed: learn each connected tenant's seq from the store. */
 void sb_ws_resync_from_store(void);
 

@@ -18,8 +18,6 @@
 #define BACKOFF_BASE_MS 1000
 #define BACKOFF_CAP_MS 60000
 
-const char *sb_bridge_status_name(enum sb_bridge_status s);
-
 static struct {
 	lws_sorted_usec_list_t sul;
 	bool running, stopping, scan_again;

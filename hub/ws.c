@@ -345,12 +345,16 @@ struct ws_op {
 	struct sb_wjob job;
 };
 
+#define HANDLE_MAX_REFS 32 /* requests of one socket in flight at once */
+
 static struct ws_handle *handle_get(struct ws_pss *p)
 {
 	if (!p->h) {
 		p->h = sb_calloc(1, sizeof *p->h);
 		p->h->pss = p;
 	}
+	if (p->h->refs >= HANDLE_MAX_REFS)
+		return NULL;
 	p->h->refs++;
 	return p->h;
 }
@@ -362,6 +366,30 @@ static void handle_put(struct ws_handle *h)
 			h->pss->h = NULL;
 		free(h);
 	}
+}
+
+struct ws_handle *sb_ws_hold(struct ws_pss *p)
+{
+	return handle_get(p);
+}
+
+struct ws_pss *sb_ws_held(const struct ws_handle *h)
+{
+	return h->pss;
+}
+
+void sb_ws_release(struct ws_handle *h)
+{
+	handle_put(h);
+}
+
+void sb_ws_id_json(const struct sb_json *id, char *out, size_t cap)
+{
+	struct sb_buf b;
+	sb_buf_init(&b, 0);
+	add_id(&b, id);
+	snprintf(out, cap, "%s", b.len < cap ? sb_buf_cstr(&b) : "null");
+	sb_buf_free(&b);
 }
 
 static int read_run(struct sb_tx *tx, void *arg)
@@ -530,13 +558,15 @@ static void handle_message(struct ws_pss *p, const char *data, size_t len)
 		else if (!sb_json_int(msg, "conversation_id", &conv) || conv <= 0)
 			ctl_error(p, id, "invalid", "conversation_id is required");
 		else {
+			struct ws_handle *h = handle_get(p);
+			if (!h) {
+				ctl_error(p, id, "busy", "too many requests in flight; retry");
+				sb_arena_free(&a);
+				return;
+			}
 			struct ws_op *op = sb_calloc(1, sizeof *op);
-			struct sb_buf ib;
-			sb_buf_init(&ib, 0);
-			add_id(&ib, id);
-			snprintf(op->id, sizeof op->id, "%s", ib.len < 64 ? sb_buf_cstr(&ib) : "null");
-			sb_buf_free(&ib);
-			op->h = handle_get(p);
+			sb_ws_id_json(id, op->id, sizeof op->id);
+			op->h = h;
 			op->tenant = p->tenant;
 			op->agent = p->agent;
 			op->conv = conv;
@@ -634,7 +664,6 @@ static void detach(struct ws_pss *p)
 		p->h->pss = NULL;
 		p->h = NULL;
 	}
-	sb_channels_ws_gone(p);
 	tenant_maybe_free(t);
 }
 
