@@ -9,6 +9,7 @@
 #include "channels.h"
 #include "api_internal.h"
 #include "httpc.h"
+#include "bridge_services.h"
 #include "../bridges/common/sb_sha1.h"
 #include "../bridges/common/sb_segments.h"
 
@@ -47,12 +48,6 @@ static void host_log(int level, const char *fmt, ...)
 	sb_log(level, "%s", line);
 }
 
-static void *host_alloc(struct sb_arena *a, size_t n)
-{
-	void *p = sb_arena_alloc(a, n);
-	memset(p, 0, n);
-	return p;
-}
 
 
 static struct sb_bridge_event *host_event_add(struct sb_bridge_events *out)
@@ -64,55 +59,12 @@ static struct sb_bridge_event *host_event_add(struct sb_bridge_events *out)
 	return e;
 }
 
-static void host_hmac_sha256(const void *k, size_t kl, const void *m, size_t ml,
-			     unsigned char out[32])
-{
-	crypto_auth_hmacsha256_state st;
-	crypto_auth_hmacsha256_init(&st, k, kl);
-	crypto_auth_hmacsha256_update(&st, m, ml);
-	crypto_auth_hmacsha256_final(&st, out);
-}
 
-static void host_hmac_sha512(const void *k, size_t kl, const void *m, size_t ml,
-			     unsigned char out[64])
-{
-	crypto_auth_hmacsha512_state st;
-	crypto_auth_hmacsha512_init(&st, k, kl);
-	crypto_auth_hmacsha512_update(&st, m, ml);
-	crypto_auth_hmacsha512_final(&st, out);
-}
 
-static void host_sha256(const void *m, size_t ml, unsigned char out[32])
-{
-	crypto_hash_sha256(out, m, ml);
-}
 
-static bool host_mem_eq(const void *a, const void *b, size_t n)
-{
-	return sodium_memcmp(a, b, n) == 0;
-}
 
-static size_t host_b64_enc(const void *p, size_t n, char *out, size_t outlen)
-{
-	if (outlen < sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL))
-		return 0;
-	sodium_bin2base64(out, outlen, p, n, sodium_base64_VARIANT_ORIGINAL);
-	return strlen(out);
-}
 
-static long host_b64_dec(const char *p, size_t n, void *out, size_t outlen)
-{
-	size_t bin_len;
-	if (sodium_base642bin(out, outlen, p, n, NULL, &bin_len, NULL,
-			      sodium_base64_VARIANT_ORIGINAL))
-		return -1;
-	return (long)bin_len;
-}
 
-static int host_json(struct sb_arena *a, const char *p, size_t n, struct sb_json **out)
-{
-	return sb_json_parse(a, p, n, out, NULL);
-}
 
 const struct sb_host sb_bridge_host = {
 	.size = sizeof(struct sb_host),
@@ -120,16 +72,16 @@ const struct sb_host sb_bridge_host = {
 	.abi_minor = SB_BRIDGE_ABI_MINOR,
 	.log = host_log,
 	.wall_ms = sb_wall_ms,
-	.alloc = host_alloc,
+	.alloc = sb_svc_alloc,
 	.event_add = host_event_add,
 	.hmac_sha1 = sb_hmac_sha1,
-	.hmac_sha256 = host_hmac_sha256,
-	.hmac_sha512 = host_hmac_sha512,
-	.sha256 = host_sha256,
-	.mem_eq = host_mem_eq,
-	.base64_encode = host_b64_enc,
-	.base64_decode = host_b64_dec,
-	.json_parse = host_json,
+	.hmac_sha256 = sb_svc_hmac_sha256,
+	.hmac_sha512 = sb_svc_hmac_sha512,
+	.sha256 = sb_svc_sha256,
+	.mem_eq = sb_svc_mem_eq,
+	.base64_encode = sb_svc_base64_encode,
+	.base64_decode = sb_svc_base64_decode,
+	.json_parse = sb_svc_json_parse,
 };
 
 /* ---- sealing credentials ---- */
