@@ -155,6 +155,8 @@ static bool ctl_push(struct ws_pss *p, const char *json, size_t len)
 	return true;
 }
 
+static void add_id(struct sb_buf *b, const struct sb_json *id);
+
 static void ctl_error(struct ws_pss *p, const struct sb_json *id, const char *code,
 		      const char *msg)
 {
@@ -163,10 +165,7 @@ static void ctl_error(struct ws_pss *p, const struct sb_json *id, const char *co
 	sb_buf_adds(&b, "{\"type\":\"error\"");
 	if (id && (id->type == SB_JSON_NUMBER || id->type == SB_JSON_STRING)) {
 		sb_buf_adds(&b, ",\"id\":");
-		if (id->type == SB_JSON_NUMBER)
-			sb_buf_add(&b, id->str.p, id->str.len);
-		else
-			sb_json_esc(&b, id->str.p, id->str.len);
+		add_id(&b, id);
 	}
 	sb_buf_adds(&b, ",\"code\":");
 	sb_json_escz(&b, code);
