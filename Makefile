@@ -11,7 +11,7 @@ DB          ?= switchboard.db
 CTEST_ARGS  ?=
 
 # Debian packages the build, the tests and the console tests need.
-DEB_PKGS := build-essential cmake pkg-config libwebsockets-dev libcurl4-openssl-dev \
+DEB_PKGS := build-essential cmake pkg-config libwebsockets-dev libwebsockets-evlib-ev libev-dev libcurl4-openssl-dev \
 	libxml2-dev libsqlite3-dev sqlite3 libyajl-dev libsodium-dev libcmocka-dev libnats-dev \
 	nats-server chromium clang
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

@@ -21,7 +21,7 @@ static struct {
 	natsSubscription *sub;
 	bool polling;
 	_Atomic bool nats_up; /* written by the NATS client's threads */
-	lws_sorted_usec_list_t poll_sul;
+	struct sb_timer poll_timer;
 	char subject[64];
 } cl;
 
@@ -91,20 +91,20 @@ void sb_cluster_publish(const struct sb_event *ev)
 		sb_metrics_inc("sb_cluster_events_published_total", 1);
 }
 
-static void poll_sul_cb(lws_sorted_usec_list_t *sul)
+static void poll_fire(struct sb_timer *t)
 {
-	(void)sul;
+	(void)t;
 	sb_ws_resync_from_store();
 	/* with NATS up the poll is only the safety net: once a second; without it, the path */
 	int ms = cl.nc && cl.nats_up ? POLL_SAFETY_MS : POLL_MS;
-	lws_sul_schedule(sb_hub_lws(), 0, &cl.poll_sul, poll_sul_cb, ms * LWS_US_PER_MS);
+	sb_timer_after(&cl.poll_timer, poll_fire, (uint64_t)ms * 1000);
 }
 
 int sb_cluster_start(bool multi, const char *nats_url)
 {
 	if (multi) {
 		cl.polling = true;
-		lws_sul_schedule(sb_hub_lws(), 0, &cl.poll_sul, poll_sul_cb, POLL_MS * LWS_US_PER_MS);
+		sb_timer_after(&cl.poll_timer, poll_fire, (uint64_t)POLL_MS * 1000);
 	}
 	if (!nats_url || !*nats_url)
 		return 0;
@@ -139,7 +139,7 @@ int sb_cluster_start(bool multi, const char *nats_url)
 void sb_cluster_stop(void)
 {
 	if (cl.polling)
-		lws_sul_cancel(&cl.poll_sul);
+		sb_timer_stop(&cl.poll_timer);
 	cl.polling = false;
 	if (cl.sub) {
 		natsSubscription_Unsubscribe(cl.sub);

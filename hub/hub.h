@@ -11,6 +11,7 @@
 #include "json.h"
 #include "store/store.h"
 
+#include <ev.h>
 #include <libwebsockets.h>
 
 /* ---- configuration (config.c) ---- */
@@ -50,6 +51,15 @@ extern struct sb_hub *sb_hub_g; /* the one hub of this process */
 struct sb_store *sb_hub_store(void);
 const struct sb_config *sb_hub_config(void);
 struct lws_context *sb_hub_lws(void);
+
+/* Service-thread timers on the hub's event loop (libev). A timer must start zeroed; it
+ * fires once, on the service thread, at least `us` from now; scheduling it again moves it. */
+struct sb_timer {
+	ev_timer w;
+	void (*cb)(struct sb_timer *t);
+};
+void sb_timer_after(struct sb_timer *t, void (*cb)(struct sb_timer *t), uint64_t us);
+void sb_timer_stop(struct sb_timer *t);
 
 /* Service thread, when lws_cancel_service woke it: store completions, then the mailbox. */
 void sb_hub_on_cancel(void);

@@ -34,9 +34,12 @@ struct sb_hub {
 	struct sb_config cfg;
 	struct sb_store *store;
 	struct lws_context *lws;
+	struct ev_loop *loop;	/* epoll, through libev: lws 4.1's own loop poll()s every fd */
+	ev_timer drain_tick;	/* keeps the loop turning while draining */
+	ev_timer lws_tick;	/* see lws_tick_cb */
 	pthread_mutex_t mu;
 	struct mail *mail_head, *mail_tail;
-	lws_sorted_usec_list_t snooze_sul;
+	struct sb_timer snooze_timer;
 	struct sb_wjob snooze_job;
 	bool snooze_running;
 	int64_t snooze_next;
@@ -75,6 +78,48 @@ bool sb_hub_ready(void)
 bool sb_hub_draining(void)
 {
 	return sb_hub_g && sb_hub_g->draining;
+}
+
+/* ---- timers ---- */
+
+static void timer_fire(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	struct sb_timer *t = (struct sb_timer *)((char *)w - offsetof(struct sb_timer, w));
+	t->cb(t);
+}
+
+void sb_timer_after(struct sb_timer *t, void (*cb)(struct sb_timer *t), uint64_t us)
+{
+	struct ev_loop *l = sb_hub_g ? sb_hub_g->loop : NULL;
+	if (!l)
+		return;
+	ev_timer_stop(l, &t->w);
+	t->cb = cb;
+	/* libev counts from the loop's cached time: refresh it, so "at least us" holds */
+	ev_now_update(l);
+	ev_timer_init(&t->w, timer_fire, (ev_tstamp)us / 1e6, 0.);
+	ev_timer_start(l, &t->w);
+}
+
+void sb_timer_stop(struct sb_timer *t)
+{
+	if (sb_hub_g && sb_hub_g->loop)
+		ev_timer_stop(sb_hub_g->loop, &t->w);
+}
+
+/* lws 4.1's libev glue re-arms its one timer with ev_timer_start on a running watcher
+ * (a no-op), so a deadline earlier than the armed one waits for it. A wake once a second
+ * runs lws's idle pass, which serves every ripe lws timer (HTTP body and handshake
+ * timeouts, keep-alive): they fire within a second of their time. */
+static void lws_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	if (sb_hub_g && sb_hub_g->lws)
+		lws_cancel_service(sb_hub_g->lws);
 }
 
 /* ---- the mailbox ---- */
@@ -141,7 +186,7 @@ void sb_hub_on_cancel(void)
 
 /* ---- snoozed conversations wake up ---- */
 
-static void snooze_sul_cb(lws_sorted_usec_list_t *sul);
+static void snooze_fire(struct sb_timer *t);
 
 static int snooze_run(struct sb_tx *tx, void *arg)
 {
@@ -152,14 +197,13 @@ static int snooze_run(struct sb_tx *tx, void *arg)
 static void snooze_schedule(struct sb_hub *h, int64_t due)
 {
 	if (!due) {
-		lws_sul_cancel(&h->snooze_sul);
+		sb_timer_stop(&h->snooze_timer);
 		return;
 	}
 	int64_t wait = due - sb_wall_ms();
 	if (wait < 0)
 		wait = 0;
-	lws_sul_schedule(h->lws, 0, &h->snooze_sul, snooze_sul_cb,
-			 (lws_usec_t)wait * LWS_US_PER_MS + 1000);
+	sb_timer_after(&h->snooze_timer, snooze_fire, (uint64_t)wait * 1000 + 1000);
 }
 
 static void snooze_done(void *arg, int rc)
@@ -171,9 +215,9 @@ static void snooze_done(void *arg, int rc)
 	snooze_schedule(h, rc ? sb_wall_ms() + 5000 : h->snooze_next);
 }
 
-static void snooze_sul_cb(lws_sorted_usec_list_t *sul)
+static void snooze_fire(struct sb_timer *t)
 {
-	struct sb_hub *h = lws_container_of(sul, struct sb_hub, snooze_sul);
+	struct sb_hub *h = lws_container_of(t, struct sb_hub, snooze_timer);
 	if (h->snooze_running || h->draining)
 		return;
 	h->snooze_running = true;
@@ -278,6 +322,13 @@ static void on_signal(int sig)
 
 /* ---- serve ---- */
 
+static void drain_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents; /* returning from ev_run is all it is for */
+}
+
 static const struct lws_http_mount mount_static = {
 	.mountpoint = "/",
 	.mountpoint_len = 1,
@@ -370,10 +421,24 @@ static int serve(struct sb_hub *h)
 	};
 	if (sb_store_start(h->store, &hooks))
 		return 1;
+	/* Our own libev loop, handed to lws as a foreign loop: epoll costs per ready fd,
+	 * where lws 4.1's default loop poll()s every open fd on every pass (DESIGN.md §6).
+	 * Signals stay ours (sigaction below; EVFLAG_NOSIGMASK: libev leaves them alone). */
+	h->loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV | EVFLAG_NOSIGMASK);
+	if (!h->loop) {
+		sb_log(SB_LOG_ERR, "msg=event_loop_failed backend=epoll");
+		sb_store_stop(h->store);
+		return 1;
+	}
+	void *foreign[1] = { h->loop };
+	info.options |= LWS_SERVER_OPTION_LIBEV;
+	info.foreign_loops = foreign;
 	h->lws = lws_create_context(&info);
 	if (!h->lws) {
 		sb_log(SB_LOG_ERR, "msg=listen_failed host=%s port=%d", cfg->listen_host, cfg->port);
 		sb_store_stop(h->store);
+		ev_loop_destroy(h->loop);
+		h->loop = NULL;
 		return 1;
 	}
 	if (shared_listen_fd >= 0) {
@@ -385,6 +450,7 @@ static int serve(struct sb_hub *h)
 		if (!accept_wsi) {
 			sb_log(SB_LOG_ERR, "msg=shared_listener_failed fd=%d", shared_listen_fd);
 			lws_context_destroy(h->lws);
+			ev_loop_destroy(h->loop);
 			sb_store_stop(h->store);
 			return 1;
 		}
@@ -392,6 +458,7 @@ static int serve(struct sb_hub *h)
 	if (sb_channels_start() ||
 	    sb_cluster_start(cfg->worker_index > 0, cfg->nats_url)) {
 		lws_context_destroy(h->lws);
+		ev_loop_destroy(h->loop);
 		sb_store_stop(h->store);
 		return 1;
 	}
@@ -409,6 +476,8 @@ static int serve(struct sb_hub *h)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	ev_timer_init(&h->lws_tick, lws_tick_cb, 1., 1.);
+	ev_timer_start(h->loop, &h->lws_tick);
 	sb_hub_snooze_kick();
 	sb_log(SB_LOG_INFO, "msg=listening host=%s port=%d public_url=%s db=%s pid=%d",
 	       cfg->listen_host, cfg->port, cfg->public_url, cfg->db_path, (int)getpid());
@@ -426,6 +495,8 @@ static int serve(struct sb_hub *h)
 			sb_ws_shutdown();
 			sb_cluster_stop();
 			h->drain_quiet_at = sb_now_us() + 2 * 1000000ull;
+			ev_timer_init(&h->drain_tick, drain_tick_cb, 0.05, 0.05);
+			ev_timer_start(h->loop, &h->drain_tick);
 		}
 		if (h->draining) {
 			sb_store_drain(h->store);
@@ -434,14 +505,21 @@ static int serve(struct sb_hub *h)
 			if (quiet || sb_now_us() > h->drain_deadline)
 				break;
 		}
-		if (lws_service(h->lws, 0) < 0)
-			break;
+		/* one pass: wait for what is ready, serve it (a signal wakes it through
+		 * lws_cancel_service, the drain through its tick) */
+		ev_run(h->loop, EVRUN_ONCE);
 	}
+	if (h->draining)
+		ev_timer_stop(h->loop, &h->drain_tick);
+	ev_timer_stop(h->loop, &h->lws_tick);
+	sb_timer_stop(&h->snooze_timer);
 	/* let every queued write commit before the sockets go */
 	sb_channels_stop();
 	sb_store_stop(h->store);
 	lws_context_destroy(h->lws);
 	h->lws = NULL;
+	ev_loop_destroy(h->loop);
+	h->loop = NULL;
 	sb_auth_fini();
 	mailbox_run(h);
 	sb_log(SB_LOG_INFO, "msg=stopped");

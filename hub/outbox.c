@@ -19,7 +19,7 @@
 #define BACKOFF_CAP_MS 60000
 
 static struct {
-	lws_sorted_usec_list_t sul;
+	struct sb_timer timer;
 	bool running, stopping, scan_again;
 	int64_t max_age_ms, reconcile_ms;
 	/* ids in flight on this process, so a row is never picked twice */
@@ -40,7 +40,7 @@ struct send_op {
 	char sender[64];
 };
 
-static void tick_sul_cb(lws_sorted_usec_list_t *sul);
+static void tick_fire(struct sb_timer *t);
 
 static bool inflight_has(int64_t id)
 {
@@ -75,7 +75,7 @@ static void schedule(int64_t at_ms)
 	int64_t wait = at_ms - sb_wall_ms();
 	if (wait < 0)
 		wait = 0;
-	lws_sul_schedule(sb_hub_lws(), 0, &ob.sul, tick_sul_cb, (lws_usec_t)wait * 1000 + 100);
+	sb_timer_after(&ob.timer, tick_fire, (uint64_t)wait * 1000 + 100);
 }
 
 void sb_outbox_kick(void)
@@ -385,9 +385,9 @@ static void due_row(void *ud, struct sb_outbox_row *row)
 	sb_store_submit(sb_hub_store(), &op->job);
 }
 
-static void tick_sul_cb(lws_sorted_usec_list_t *sul)
+static void tick_fire(struct sb_timer *t)
 {
-	(void)sul;
+	(void)t;
 	if (ob.stopping)
 		return;
 	ob.running = true;
@@ -433,5 +433,5 @@ int sb_outbox_start(void)
 void sb_outbox_stop(void)
 {
 	ob.stopping = true;
-	lws_sul_cancel(&ob.sul);
+	sb_timer_stop(&ob.timer);
 }

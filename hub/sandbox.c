@@ -80,14 +80,14 @@ static void post_signed(const char *token, const char *url, struct kv *p, size_t
 /* ---- status callbacks ---- */
 
 struct cb_timer {
-	lws_sorted_usec_list_t sul;
+	struct sb_timer timer;
 	struct sb_wjob job;
 	int64_t tenant, channel;
 	char sid[40], status[16], to[64], from[64], account[64], token[80], url[600];
 	int step;
 };
 
-static void cb_sul(lws_sorted_usec_list_t *sul);
+static void cb_fire(struct sb_timer *timer);
 
 static void cb_posted(void *arg, const struct sb_httpc_res *res)
 {
@@ -97,7 +97,7 @@ static void cb_posted(void *arg, const struct sb_httpc_res *res)
 	if (t->step == 1) {
 		t->step = 2;
 		snprintf(t->status, sizeof t->status, "delivered");
-		lws_sul_schedule(sb_hub_lws(), 0, &t->sul, cb_sul, 60 * LWS_US_PER_MS);
+		sb_timer_after(&t->timer, cb_fire, 60 * 1000);
 		return;
 	}
 	sodium_memzero(t->token, sizeof t->token);
@@ -126,9 +126,9 @@ static void cb_recorded(void *arg, int rc)
 	post_signed(t->token, t->url, p, sizeof p / sizeof p[0], cb_posted, t);
 }
 
-static void cb_sul(lws_sorted_usec_list_t *sul)
+static void cb_fire(struct sb_timer *timer)
 {
-	struct cb_timer *t = lws_container_of(sul, struct cb_timer, sul);
+	struct cb_timer *t = lws_container_of(timer, struct cb_timer, timer);
 	t->job.run = cb_record_run;
 	t->job.done = cb_recorded;
 	t->job.arg = t;
@@ -211,7 +211,7 @@ static void create_done(struct sb_req *r, int rc)
 	snprintf(t->account, sizeof t->account, "%s", c->chan->account);
 	snprintf(t->token, sizeof t->token, "%s", c->chan->token);
 	snprintf(t->url, sizeof t->url, "%s", c->callback);
-	lws_sul_schedule(sb_hub_lws(), 0, &t->sul, cb_sul, 40 * LWS_US_PER_MS);
+	sb_timer_after(&t->timer, cb_fire, 40 * 1000);
 }
 
 static bool basic_ok(struct sb_req *r, struct chan_rt *c)
