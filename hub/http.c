@@ -338,8 +338,8 @@ static int write_answer(struct lws *wsi, struct sb_req *r)
 		if (rc)
 			return -1;
 		r->headers_sent = true;
-		/* the body follows at once unless the socket is full (one poll round saved) */
-		if (r->out.len && r->method != SB_HEAD && lws_send_pipe_choked(wsi)) {
+		/* the body follows at once unless lws had to keep part of the headers */
+		if (r->out.len && r->method != SB_HEAD && lws_partial_buffered(wsi)) {
 			lws_callback_on_writable(wsi);
 			return 0;
 		}

@@ -756,9 +756,10 @@ static int cb_ws(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
 	case LWS_CALLBACK_SERVER_WRITEABLE: {
 		if (p->close_code)
 			return do_close(p);
-		/* the first write needs no check (WRITEABLE says there is room); each further
-		 * one asks (a poll syscall), so a socket with one frame due costs one send */
-		for (int i = 0; i < WRITES_PER_CB && (i == 0 || !lws_send_pipe_choked(wsi)); i++) {
+		/* several frames per callback; after each, stop if lws had to keep part of it
+		 * (the kernel's buffer is full): lws_partial_buffered costs no system call,
+		 * where lws_send_pipe_choked is a poll() */
+		for (int i = 0; i < WRITES_PER_CB && (i == 0 || !lws_partial_buffered(wsi)); i++) {
 			if (p->ctl) {
 				struct cframe *f = p->ctl;
 				p->ctl = f->next;
