@@ -247,6 +247,8 @@ static void agent_leave(struct tenant_rt *t, int64_t agent)
 
 /* ---- fan-out ---- */
 
+static int write_next_event(struct ws_pss *p);
+
 void sb_ws_on_event(const struct sb_event *ev)
 {
 	struct tenant_rt *t = tenant_get(ev->tenant, false);
@@ -268,6 +270,18 @@ void sb_ws_on_event(const struct sb_event *ev)
 			       (long long)p->tenant, (long long)p->agent,
 			       (long long)(t->last_seq - p->sent_seq));
 			p->close_code = 1008;
+		}
+		/* A socket that is caught up, with nothing else queued and nothing kept back
+		 * by lws, gets the frame now: a WRITEABLE round costs two epoll_ctl and a
+		 * wake per socket. If the kernel takes only part, lws keeps the rest and
+		 * the next frames wait for WRITEABLE (lws_partial_buffered). A socket with a
+		 * request in flight waits too: its ack goes out before the events of its commit. */
+		if (!p->close_code && !p->ctl && !p->presence_dirty && !(p->h && p->h->refs) &&
+		    p->sent_seq + 1 == ev->seq &&
+		    ev->seq == t->last_seq && !lws_partial_buffered(p->wsi)) {
+			if (write_next_event(p) >= 0)
+				continue;
+			p->close_code = 1011;
 		}
 		lws_callback_on_writable(p->wsi);
 	}

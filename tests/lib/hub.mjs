@@ -154,7 +154,7 @@ export async function startHub(o = {}) {
 	};
 	hub.cleanup = async () => {
 		await hub.stop();
-		rmSync(dir, { recursive: true, force: true });
+		if (!process.env.SB_TEST_KEEP) rmSync(dir, { recursive: true, force: true });
 	};
 	return launch();
 }
