@@ -55,6 +55,12 @@ struct sb_store_hooks {
 	size_t frame_pre;
 };
 
+/* The configuration generation: a counter that moves after every commit that changed a
+ * channel or a tenant's settings, in any process using this database (it lives in the file
+ * <path>-cfggen, mapped shared). Caches of channels and tenant settings on the loop check it
+ * (one memory load) instead of reading the rows for every request. Any thread. */
+uint64_t sb_store_config_gen(struct sb_store *st);
+
 /* Opens (creating if needed) the database at path, applies pending migrations, opens the
  * read connection. Returns 0 or SB_EDB with a log line naming the cause. */
 int sb_store_open(const char *path, struct sb_store **out);
