@@ -307,6 +307,12 @@ void sb_outbox_row_free(struct sb_outbox_row *r);
  * of the row's heap parts. Returns the count. */
 int sb_store_outbox_due(struct sb_store *st, int64_t now, int limit,
 			void (*fn)(void *ud, struct sb_outbox_row *row), void *ud);
+/* The same, asking want(ud, tenant, channel, id) first for each due row: 1 takes it (fn gets
+ * it), 0 skips it without reading its message, -1 ends the scan. Reconcile rows come first,
+ * then retries, then first sends, each oldest first. */
+int sb_store_outbox_due_filtered(struct sb_store *st, int64_t now, int limit,
+				 int (*want)(void *ud, int64_t tenant, int64_t channel, int64_t id),
+				 void (*fn)(void *ud, struct sb_outbox_row *row), void *ud);
 int64_t sb_store_outbox_next_at(struct sb_store *st);
 /* pending/retry -> sending (attempts + 1); SB_ECONFLICT when the row moved on. */
 int sb_tx_outbox_mark_sending(struct sb_tx *tx, int64_t tenant, int64_t id);

@@ -640,8 +640,8 @@ void sb_outbox_row_free(struct sb_outbox_row *r)
 	}
 }
 
-int sb_store_outbox_due(struct sb_store *st, int64_t now, int limit,
-			void (*fn)(void *ud, struct sb_outbox_row *row), void *ud)
+/* The row's details for the dispatcher (one due row, found by the scan below). */
+static struct sb_outbox_row *outbox_row_get(struct sb_store *st, int64_t id)
 {
 	sqlite3_stmt *s = RD_STMT(st, "SELECT o.id, o.tenant_id, o.message_id, o.channel_id, "
 				      "o.state, o.attempts, o.next_at, o.created_at, m.body, "
@@ -650,13 +650,11 @@ int sb_store_outbox_due(struct sb_store *st, int64_t now, int limit,
 				      "JOIN conversations c ON c.id = m.conversation_id "
 				      "AND c.tenant_id = o.tenant_id "
 				      "JOIN contacts ct ON ct.id = c.contact_id AND ct.tenant_id = o.tenant_id "
-				      "WHERE o.state IN (0, 2, 3) AND o.next_at <= ?1 "
-				      "ORDER BY o.next_at LIMIT ?2");
-	sqlite3_bind_int64(s, 1, now);
-	sqlite3_bind_int(s, 2, limit);
-	int n = 0;
-	while (sqlite3_step(s) == SQLITE_ROW) {
-		struct sb_outbox_row *r = sb_calloc(1, sizeof *r);
+				      "WHERE o.id = ?1");
+	sqlite3_bind_int64(s, 1, id);
+	struct sb_outbox_row *r = NULL;
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		r = sb_calloc(1, sizeof *r);
 		r->id = sqlite3_column_int64(s, 0);
 		r->tenant = sqlite3_column_int64(s, 1);
 		r->message = sqlite3_column_int64(s, 2);
@@ -668,16 +666,67 @@ int sb_store_outbox_due(struct sb_store *st, int64_t now, int limit,
 		r->body = sb_strdup((const char *)sqlite3_column_text(s, 8));
 		copyz(r->provider_id, sizeof r->provider_id, s, 9);
 		copyz(r->to, sizeof r->to, s, 10);
-		fn(ud, r);
-		n++;
 	}
 	sqlite3_reset(s);
+	return r;
+}
+
+int sb_store_outbox_due_filtered(struct sb_store *st, int64_t now, int limit,
+				 int (*want)(void *ud, int64_t tenant, int64_t channel, int64_t id),
+				 void (*fn)(void *ud, struct sb_outbox_row *row), void *ud)
+{
+	/* One state at a time, each in next_at order straight from the partial index
+	 * outbox_due (a literal state lets the planner use it; "state IN (...)" scanned the
+	 * whole table, every row ever sent, and sorted): lookups of unconfirmed sends first,
+	 * then retries, then first sends. Only the rows the caller wants are joined with their
+	 * message and contact, so a backlog behind full channels costs an index walk. */
+	static const char *const sql[] = {
+		"SELECT id, tenant_id, channel_id FROM outbox WHERE state = 3 AND next_at <= ?1 "
+		"ORDER BY next_at LIMIT ?2",
+		"SELECT id, tenant_id, channel_id FROM outbox WHERE state = 2 AND next_at <= ?1 "
+		"ORDER BY next_at LIMIT ?2",
+		"SELECT id, tenant_id, channel_id FROM outbox WHERE state = 0 AND next_at <= ?1 "
+		"ORDER BY next_at LIMIT ?2",
+	};
+	int n = 0;
+	bool stop = false;
+	for (size_t q = 0; q < sizeof sql / sizeof sql[0] && !stop && n < limit; q++) {
+		sqlite3_stmt *s = RD_STMT(st, sql[q]);
+		sqlite3_bind_int64(s, 1, now);
+		sqlite3_bind_int(s, 2, limit);
+		while (n < limit && sqlite3_step(s) == SQLITE_ROW) {
+			int64_t id = sqlite3_column_int64(s, 0);
+			int w = want ? want(ud, sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2),
+					    id)
+				     : 1;
+			if (w < 0) {
+				stop = true;
+				break;
+			}
+			if (!w)
+				continue;
+			struct sb_outbox_row *r = outbox_row_get(st, id);
+			if (!r)
+				continue;
+			fn(ud, r);
+			n++;
+		}
+		sqlite3_reset(s);
+	}
 	return n;
+}
+
+int sb_store_outbox_due(struct sb_store *st, int64_t now, int limit,
+			void (*fn)(void *ud, struct sb_outbox_row *row), void *ud)
+{
+	return sb_store_outbox_due_filtered(st, now, limit, NULL, fn, ud);
 }
 
 int64_t sb_store_outbox_next_at(struct sb_store *st)
 {
-	sqlite3_stmt *s = RD_STMT(st, "SELECT min(next_at) FROM outbox WHERE state IN (0, 2, 3)");
+	/* "AND state < 4": the partial index outbox_due answers it */
+	sqlite3_stmt *s = RD_STMT(st, "SELECT min(next_at) FROM outbox WHERE state IN (0, 2, 3) "
+				      "AND state < 4");
 	int64_t v = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
 	sqlite3_reset(s);
 	return v;
