@@ -34,7 +34,33 @@ static unsigned char seal_key[crypto_secretbox_KEYBYTES];
 static char self_url[300];
 
 #define CHAN_BUCKETS 256
-static struct chan_rt *chans[CHAN_BUCKETS];
+static struct chan_rt *chans[CHAN_BUCKETS];        /* by id */
+static struct chan_rt *chans_by_key[CHAN_BUCKETS]; /* the same objects, by webhook key */
+
+static size_t key_bucket(const char *key)
+{
+	uint64_t h = 14695981039346656037ull; /* FNV-1a */
+	for (; *key; key++)
+		h = (h ^ (unsigned char)*key) * 1099511628211ull;
+	return (size_t)(h % CHAN_BUCKETS);
+}
+
+static void key_link(struct chan_rt *c)
+{
+	struct chan_rt **pp = &chans_by_key[key_bucket(c->row.key)];
+	c->next_key = *pp;
+	*pp = c;
+}
+
+static void key_unlink(struct chan_rt *c)
+{
+	for (struct chan_rt **pp = &chans_by_key[key_bucket(c->row.key)]; *pp;
+	     pp = &(*pp)->next_key)
+		if (*pp == c) {
+			*pp = c->next_key;
+			return;
+		}
+}
 
 /* ---- host services for bridges ---- */
 
@@ -215,6 +241,7 @@ static struct chan_rt *chan_build(const struct sb_channel_row *row)
 	struct sb_bridge_kv kv[24];
 	size_t n = 0;
 	struct chan_rt *c = sb_calloc(1, sizeof *c);
+	c->gen = UINT64_MAX; /* not validated until its caller says at which generation */
 	c->row = *row;
 	c->bridge = b;
 	int rc = config_from_json(&a, plain, kv, 22, &n);
@@ -264,6 +291,8 @@ static struct chan_rt *chan_cache(const struct sb_channel_row *row)
 		c->inflight = old->inflight;
 		c->next = old->next;
 		*pp = c;
+		key_unlink(old);
+		key_link(c);
 		chan_free(old);
 		return c;
 	}
@@ -271,24 +300,44 @@ static struct chan_rt *chan_cache(const struct sb_channel_row *row)
 	if (c) {
 		c->next = chans[(uint64_t)row->id % CHAN_BUCKETS];
 		chans[(uint64_t)row->id % CHAN_BUCKETS] = c;
+		key_link(c);
 	}
 	return c;
 }
 
+/* A cached channel is used without reading its row again while the configuration
+ * generation has not moved (any process's commit that changes a channel moves it); the
+ * generation is read before the row, so a change racing the read is seen next time. */
 struct chan_rt *sb_chan_get(int64_t tenant, int64_t id)
 {
+	uint64_t gen = sb_store_config_gen(sb_hub_store());
+	for (struct chan_rt *c = chans[(uint64_t)id % CHAN_BUCKETS]; c; c = c->next)
+		if (c->row.id == id && c->gen == gen)
+			return c->row.tenant == tenant ? c : NULL;
 	struct sb_channel_row row;
 	if (sb_store_channel_get(sb_hub_store(), tenant, id, &row))
 		return NULL;
-	return chan_cache(&row);
+	struct chan_rt *c = chan_cache(&row);
+	if (c)
+		c->gen = gen;
+	return c;
 }
 
 struct chan_rt *sb_chan_by_key(const char *key)
 {
-	struct sb_channel_row row;
-	if (strlen(key) > 60 || sb_store_channel_by_key(sb_hub_store(), key, &row))
+	if (strlen(key) > 60)
 		return NULL;
-	return chan_cache(&row);
+	uint64_t gen = sb_store_config_gen(sb_hub_store());
+	for (struct chan_rt *c = chans_by_key[key_bucket(key)]; c; c = c->next_key)
+		if (c->gen == gen && !strcmp(c->row.key, key))
+			return c;
+	struct sb_channel_row row;
+	if (sb_store_channel_by_key(sb_hub_store(), key, &row))
+		return NULL;
+	struct chan_rt *c = chan_cache(&row);
+	if (c)
+		c->gen = gen;
+	return c;
 }
 
 void sb_chan_ctx(struct chan_rt *c, struct sb_arena *a, struct sb_bridge_ctx *ctx)
@@ -339,6 +388,7 @@ void sb_channels_stop(void)
 	sb_outbox_stop();
 	sb_httpc_fini();
 	for (int i = 0; i < CHAN_BUCKETS; i++) {
+		chans_by_key[i] = NULL;
 		while (chans[i]) {
 			struct chan_rt *c = chans[i];
 			chans[i] = c->next;

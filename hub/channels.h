@@ -12,6 +12,8 @@
  * callers use it within one service-thread turn and keep no pointer. */
 struct chan_rt {
 	struct chan_rt *next;
+	struct chan_rt *next_key; /* the chain by webhook key */
+	uint64_t gen;             /* sb_store_config_gen() when the row was last read */
 	struct sb_channel_row row;
 	const struct sb_bridge *bridge;
 	void *priv;

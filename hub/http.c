@@ -115,7 +115,6 @@ static struct sb_req *req_start(struct lws *wsi)
 	r->csrf = custom_dup(wsi, "x-csrf-token:");
 	r->twilio_sig = custom_dup(wsi, "x-twilio-signature:");
 	r->idem = custom_dup(wsi, "i-twilio-idempotency-token:");
-	lws_get_peer_simple(wsi, r->peer, sizeof r->peer);
 	snprintf(r->rid, sizeof r->rid, "%llx-%llx", (unsigned long long)(r->t_start & 0xffffff),
 		 (unsigned long long)++req_counter);
 	sb_buf_init(&r->body, 0);
@@ -291,48 +290,80 @@ static void dispatch(struct sb_req *r)
 	sb_api_route(r);
 }
 
+/* The header lines every answer carries after the status and the content headers: the
+ * handler's extra ones ("Name: value\r\n" lines), then ours. 0, or -1 when they do not fit. */
+static int add_headers(struct lws *wsi, struct sb_req *r, unsigned char **p, unsigned char *end)
+{
+	const char *h = sb_buf_cstr(&r->headers);
+	while (*h) {
+		const char *colon = strchr(h, ':'), *eol = strstr(h, "\r\n");
+		if (!colon || !eol)
+			break;
+		char name[64];
+		snprintf(name, sizeof name, "%.*s:", (int)(colon - h), h);
+		const char *v = colon + 2;
+		if (lws_add_http_header_by_name(wsi, (unsigned char *)name, (unsigned char *)v,
+						(int)(eol - v), p, end))
+			return -1;
+		h = eol + 2;
+	}
+	/* the vhost adds the security headers; API answers are never cached */
+	static char wk[16];
+	static int wk_len;
+	if (!wk_len)
+		wk_len = snprintf(wk, sizeof wk, "%d", sb_hub_worker());
+	if (lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+					(const unsigned char *)"no-store", 8, p, end) ||
+	    lws_add_http_header_by_name(wsi, (const unsigned char *)"x-sb-worker:",
+					(const unsigned char *)wk, wk_len, p, end))
+		return -1;
+	return 0;
+}
+
+/* Answers of at most this size leave in one write, headers and body together. */
+#define ONE_WRITE_MAX 16384
+
 static int write_answer(struct lws *wsi, struct sb_req *r)
 {
+	if (!r->headers_sent && r->out.len <= ONE_WRITE_MAX) {
+		/* one send() for the whole answer: the Content-Length is written as a plain header,
+		 * so lws keeps no count of body bytes still owed (lws copies whatever the socket
+		 * does not take at once and sends it before the next request is read) */
+		static unsigned char buf[LWS_PRE + 2048 + ONE_WRITE_MAX];
+		size_t body = r->method != SB_HEAD ? r->out.len : 0;
+		if (r->headers.len + body > sizeof buf - LWS_PRE - 1024)
+			goto headers_apart;
+		unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf - body - 1;
+		const char *ct = r->ctype ? r->ctype : "text/plain";
+		char cl[24];
+		int cl_len = snprintf(cl, sizeof cl, "%zu", r->out.len);
+		if (lws_add_http_header_status(wsi, (unsigned)r->status, &p, end) ||
+		    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
+						 (const unsigned char *)ct, (int)strlen(ct), &p, end) ||
+		    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH,
+						 (const unsigned char *)cl, cl_len, &p, end) ||
+		    add_headers(wsi, r, &p, end) || lws_finalize_http_header(wsi, &p, end))
+			return -1;
+		if (body) {
+			memcpy(p, sb_buf_data(&r->out), body);
+			p += body;
+		}
+		if (lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_HEADERS) < 0)
+			return -1;
+		r->headers_sent = true;
+		r->sent = r->out.len;
+	}
+headers_apart:
 	if (!r->headers_sent) {
 		size_t hcap = LWS_PRE + 1024 + r->headers.len;
 		unsigned char *buf = sb_malloc(hcap);
 		unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + hcap - 1;
 		const char *ct = r->ctype ? r->ctype : "text/plain";
-		if (lws_add_http_common_headers(wsi, (unsigned)r->status, ct, r->out.len, &p, end)) {
+		if (lws_add_http_common_headers(wsi, (unsigned)r->status, ct, r->out.len, &p, end) ||
+		    add_headers(wsi, r, &p, end)) {
 			free(buf);
 			return -1;
 		}
-		/* extra headers, "Name: value\r\n" lines */
-		const char *h = sb_buf_cstr(&r->headers);
-		while (*h) {
-			const char *colon = strchr(h, ':'), *eol = strstr(h, "\r\n");
-			if (!colon || !eol)
-				break;
-			char name[64];
-			snprintf(name, sizeof name, "%.*s:", (int)(colon - h), h);
-			const char *v = colon + 2;
-			if (lws_add_http_header_by_name(wsi, (unsigned char *)name,
-							(unsigned char *)v, (int)(eol - v), &p,
-							end)) {
-				free(buf);
-				return -1;
-			}
-			h = eol + 2;
-		}
-		/* the vhost adds the security headers; API answers are never cached */
-		char wk[16];
-		snprintf(wk, sizeof wk, "%d", sb_hub_worker());
-		const char *const sec[][2] = {
-			{ "cache-control:", "no-store" },
-			{ "x-sb-worker:", wk },
-		};
-		for (size_t i = 0; i < sizeof sec / sizeof sec[0]; i++)
-			if (lws_add_http_header_by_name(wsi, (const unsigned char *)sec[i][0],
-							(const unsigned char *)sec[i][1],
-							(int)strlen(sec[i][1]), &p, end)) {
-				free(buf);
-				return -1;
-			}
 		int rc = lws_finalize_write_http_header(wsi, start, &p, end);
 		free(buf);
 		if (rc)

@@ -89,7 +89,6 @@ struct sb_req {
 	char *query;           /* raw query string or NULL */
 	char *route;           /* route label for metrics ("/api/v1/conversations/:id") */
 	char *cookie, *csrf, *authorization, *content_type, *origin, *twilio_sig, *idem;
-	char peer[48];
 	char rid[20];          /* request id, for logs */
 	struct sb_buf body;
 	size_t body_cap;

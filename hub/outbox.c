@@ -21,6 +21,7 @@
 static struct {
 	struct sb_timer timer;
 	bool running, stopping, scan_again;
+	bool blocked; /* the last scan found only rows of full channels */
 	int64_t max_age_ms, reconcile_ms;
 	/* ids in flight on this process, so a row is never picked twice */
 	int64_t *inflight;
@@ -78,8 +79,17 @@ static void schedule(int64_t at_ms)
 	sb_timer_after(&ob.timer, tick_fire, (uint64_t)wait * 1000 + 100);
 }
 
+/* A slot was freed (or a row settled): scan again even when blocked. */
+static void kick_freed(void)
+{
+	ob.blocked = false;
+	sb_outbox_kick();
+}
+
 void sb_outbox_kick(void)
 {
+	if (ob.blocked)
+		return; /* a settle will scan (rows are also found by the next_at timer) */
 	if (ob.running)
 		ob.scan_again = true;
 	else
@@ -126,7 +136,7 @@ static void settle_done(void *arg, int rc)
 		       (long long)op->row->tenant, (long long)op->row->id, sb_err_str(rc));
 	inflight_del(op->row->id);
 	op_free(op);
-	sb_outbox_kick();
+	kick_freed();
 }
 
 static void settle(struct send_op *op)
@@ -310,6 +320,7 @@ static void mark_done(void *arg, int rc)
 			c->inflight--;
 		inflight_del(op->row->id);
 		op_free(op);
+		ob.blocked = false; /* a slot is free again */
 		return;
 	}
 	op->row->attempts++;
@@ -326,6 +337,7 @@ static void optout_marked(void *arg, int rc)
 	if (rc) {
 		inflight_del(op->row->id);
 		op_free(op);
+		ob.blocked = false; /* a slot is free again */
 		return;
 	}
 	settle(op);
@@ -333,7 +345,7 @@ static void optout_marked(void *arg, int rc)
 
 static void due_row(void *ud, struct sb_outbox_row *row)
 {
-	(void)ud;
+	(void)ud; /* the scan's skip counter: due_row takes every row it is handed */
 	if (inflight_has(row->id)) {
 		sb_outbox_row_free(row);
 		return;
@@ -385,6 +397,19 @@ static void due_row(void *ud, struct sb_outbox_row *row)
 	sb_store_submit(sb_hub_store(), &op->job);
 }
 
+/* Before a due row is read: only rows this process can send now. After SKIP_RUN rows in a
+ * row that cannot go (their channels are full), the rest of the backlog waits for a slot
+ * to free (settle_done kicks the scan again). */
+static int want_row(void *ud, int64_t tenant, int64_t channel, int64_t id)
+{
+	int *skipped = ud;
+	struct chan_rt *c = inflight_has(id) ? NULL : sb_chan_get(tenant, channel);
+	if (c && c->inflight < (c->row.max_inflight > 0 ? c->row.max_inflight : 16))
+		return 1;
+	(*skipped)++;
+	return 0;
+}
+
 static void tick_fire(struct sb_timer *t)
 {
 	(void)t;
@@ -392,7 +417,12 @@ static void tick_fire(struct sb_timer *t)
 		return;
 	ob.running = true;
 	ob.scan_again = false;
-	sb_store_outbox_due(sb_hub_store(), sb_wall_ms(), SCAN_LIMIT, due_row, NULL);
+	int skipped = 0;
+	int taken = sb_store_outbox_due_filtered(sb_hub_store(), sb_wall_ms(), SCAN_LIMIT,
+						 want_row, due_row, &skipped);
+	/* nothing could go and something waits behind full channels: new rows wait with it
+	 * until a slot frees (a settle), instead of a scan for every row committed */
+	ob.blocked = !taken && skipped;
 	ob.running = false;
 	int64_t next = sb_store_outbox_next_at(sb_hub_store());
 	if (ob.scan_again)

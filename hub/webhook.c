@@ -40,15 +40,18 @@ struct wh_item {
 	const char *provider_id, *from, *to, *body, *media, *status, *code, *reason;
 };
 
+/* Lifetime: the request's arena. Only the fields before `items` are zeroed when it is made;
+ * items[0..n) are zeroed one by one as they are filled, help_text and auto_reply by
+ * tenant_prefs (a webhook's scratch is ~6 KiB: no need to clear it all). */
 struct wh_ctx {
 	struct chan_rt *chan;      /* valid on the loop thread only */
 	int64_t tenant, channel;
 	char sender[64];
 	int64_t outbox_id;
 	bool unified, help, dup, new_conv;
-	struct wh_item items[64];
 	size_t n;
 	struct sb_http_answer answer;
+	struct wh_item items[64];
 	char help_text[400];
 	char auto_reply[400];
 };
@@ -161,14 +164,47 @@ static void wh_done(struct sb_req *r, int rc)
 			ans.content_type ? ans.content_type : "text/plain", ans.body.p, ans.body.len);
 }
 
+/* A tenant's webhook settings, kept while the configuration generation stands still (a
+ * settings change in any process moves it). Loop thread only. */
+static struct prefs_cache {
+	int64_t tenant;
+	uint64_t gen;
+	bool unified;
+	char help_text[400], auto_reply[400];
+} prefs[64];
+
+static bool tenant_prefs_read(int64_t tenant, struct wh_ctx *w);
+
 static void tenant_prefs(int64_t tenant, struct wh_ctx *w)
 {
+	uint64_t gen = sb_store_config_gen(sb_hub_store());
+	struct prefs_cache *p = &prefs[(uint64_t)tenant % (sizeof prefs / sizeof prefs[0])];
+	if (p->tenant != tenant || p->gen != gen) {
+		if (!tenant_prefs_read(tenant, w))
+			return; /* the defaults, this once */
+		p->tenant = tenant;
+		p->gen = gen;
+		p->unified = w->unified;
+		memcpy(p->help_text, w->help_text, sizeof p->help_text);
+		memcpy(p->auto_reply, w->auto_reply, sizeof p->auto_reply);
+		return;
+	}
+	w->unified = p->unified;
+	memcpy(w->help_text, p->help_text, sizeof w->help_text);
+	memcpy(w->auto_reply, p->auto_reply, sizeof w->auto_reply);
+}
+
+static bool tenant_prefs_read(int64_t tenant, struct wh_ctx *w)
+{
 	struct sb_buf b;
+	bool ok = false;
 	sb_buf_init(&b, 0);
 	w->unified = true;
 	snprintf(w->help_text, sizeof w->help_text,
 		 "Reply STOP to unsubscribe. Msg&data rates may apply.");
+	w->auto_reply[0] = '\0';
 	if (!sb_store_tenant_settings(sb_hub_store(), tenant, &b)) {
+		ok = true;
 		struct sb_arena a = { 0 };
 		struct sb_json *j;
 		if (!sb_json_parse(&a, sb_buf_data(&b), b.len, &j, NULL)) {
@@ -184,6 +220,7 @@ static void tenant_prefs(int64_t tenant, struct wh_ctx *w)
 		sb_arena_free(&a);
 	}
 	sb_buf_free(&b);
+	return ok;
 }
 
 void sb_webhook_route(struct sb_req *r, const char **s, int n)
@@ -228,10 +265,14 @@ void sb_webhook_route(struct sb_req *r, const char **s, int n)
 	};
 	sb_buf_free(&url);
 
-	struct sb_bridge_events *evs = sb_arena_alloc(&r->arena, sizeof *evs);
-	memset(evs, 0, sizeof *evs);
+	/* the bridge's events live only until they are copied into w below, within this call
+	 * on the loop thread: one buffer serves every webhook (~20 KiB not allocated and
+	 * cleared per request; the host clears each event it hands out) */
+	static struct sb_bridge_events events;
+	struct sb_bridge_events *evs = &events;
+	evs->n = 0;
 	struct wh_ctx *w = sb_arena_alloc(&r->arena, sizeof *w);
-	memset(w, 0, sizeof *w);
+	memset(w, 0, offsetof(struct wh_ctx, items));
 	struct sb_bridge_ctx ctx;
 	sb_chan_ctx(c, &r->arena, &ctx);
 	r->auth.tenant = c->row.tenant; /* for the logs */
@@ -261,6 +302,7 @@ void sb_webhook_route(struct sb_req *r, const char **s, int n)
 	for (size_t i = 0; i < evs->n && w->n < 64; i++) {
 		const struct sb_bridge_event *e = &evs->ev[i];
 		struct wh_item *it = &w->items[w->n];
+		memset(it, 0, sizeof *it);
 		it->kind = e->kind;
 		switch (e->kind) {
 		case SB_BRIDGE_EV_MESSAGE:

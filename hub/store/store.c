@@ -7,10 +7,16 @@
  * whole batch. A job that fails rolls back only its savepoint. Completions go back to the loop
  * through the done queue and the wake hook (lws_cancel_service in hubd).
  */
+#define _GNU_SOURCE
 #include "store_internal.h"
 
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define BATCH_MAX 512
 
@@ -148,6 +154,49 @@ static int open_conn(const char *path, bool writer, sqlite3 **out)
 	return 0;
 }
 
+/* ---- the configuration generation ---- */
+
+static void gen_map(struct sb_store *st)
+{
+	st->gen = &st->local_gen;
+	size_t n = strlen(st->path);
+	char *p = sb_malloc(n + 8);
+	memcpy(p, st->path, n);
+	memcpy(p + n, "-cfggen", 8);
+	int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	void *m = MAP_FAILED;
+	if (fd >= 0) {
+		struct stat sb;
+		if (!fstat(fd, &sb) && (sb.st_size >= 8 || !ftruncate(fd, 8)))
+			m = mmap(NULL, 8, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		close(fd);
+	}
+	if (m == MAP_FAILED) {
+		/* caches then see this process's own changes only: say so */
+		sb_log(SB_LOG_WARN, "msg=config_gen_unshared path=%s", p);
+	} else {
+		st->gen = m;
+		st->gen_mapped = true;
+	}
+	free(p);
+}
+
+uint64_t sb_store_config_gen(struct sb_store *st)
+{
+	return __atomic_load_n(st->gen, __ATOMIC_ACQUIRE);
+}
+
+/* After a commit that changed configuration: every process's caches look again. */
+static void gen_bump(struct sb_store *st)
+{
+	__atomic_add_fetch(st->gen, 1, __ATOMIC_RELEASE);
+}
+
+void store__config_changed(struct sb_tx *tx)
+{
+	tx->config_changed = true;
+}
+
 int sb_store_open(const char *path, struct sb_store **out)
 {
 	/* no global allocation statistics: they take a process-wide mutex on every malloc
@@ -162,6 +211,7 @@ int sb_store_open(const char *path, struct sb_store **out)
 		sb_store_close(st);
 		return SB_EDB;
 	}
+	gen_map(st);
 	*out = st;
 	return 0;
 }
@@ -181,6 +231,8 @@ void sb_store_close(struct sb_store *st)
 	sqlite3_close(st->rdb);
 	pthread_mutex_destroy(&st->mu);
 	pthread_cond_destroy(&st->cv);
+	if (st->gen_mapped)
+		munmap(st->gen, 8);
 	free(st->path);
 	free(st);
 }
@@ -243,17 +295,114 @@ int sb_store_integrity(struct sb_store *st)
 
 /* ---- events ---- */
 
+/* The next seq of tenant from the batch's counters; SB_ENOTFOUND for no such tenant. With
+ * the table full it returns 1: the caller updates the row itself. */
+static int seq_next(struct sb_tx *tx, int64_t tenant, int64_t *seq)
+{
+	struct store__seqs *q = tx->seqs;
+	size_t k = (size_t)((uint64_t)tenant * 0x9e3779b97f4a7c15ull >> 54) % STORE__SEQ_SLOTS;
+	struct store__seq *e = NULL;
+	for (size_t i = 0; i < STORE__SEQ_SLOTS; i++, k = (k + 1) % STORE__SEQ_SLOTS) {
+		if (q->slot[k].tenant == tenant) {
+			e = &q->slot[k];
+			break;
+		}
+		if (!q->slot[k].tenant) {
+			/* never more than three quarters full, so lookups stay short */
+			if (q->n_used >= STORE__SEQ_SLOTS * 3 / 4)
+				return 1;
+			sqlite3_stmt *s = TX_STMT(tx, "SELECT last_seq FROM tenants WHERE id = ?1");
+			sqlite3_bind_int64(s, 1, tenant);
+			int rc = sqlite3_step(s);
+			int64_t v = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+			sqlite3_reset(s);
+			if (rc != SQLITE_ROW)
+				return rc == SQLITE_DONE ? SB_ENOTFOUND : store__err(tx->db, rc, "event_seq");
+			e = &q->slot[k];
+			*e = (struct store__seq){ .tenant = tenant, .seq = v, .saved = v };
+			e->job = q->job - 1; /* not yet touched by this job */
+			q->used[q->n_used++] = (uint32_t)k;
+			break;
+		}
+	}
+	if (!e)
+		return 1;
+	if (e->job != q->job) {
+		/* first touch in this job: remember how to take it back */
+		e->job = q->job;
+		e->saved = e->seq;
+		e->saved_dirty = e->dirty;
+		q->undo[q->n_undo++] = (uint32_t)(e - q->slot);
+	}
+	*seq = ++e->seq;
+	e->dirty = true;
+	return 0;
+}
+
+/* Around each job of a batch: a new undo list; a failed job's counters taken back. */
+static void seqs_job_begin(struct store__seqs *q)
+{
+	q->job++;
+	q->n_undo = 0;
+}
+
+static void seqs_job_undo(struct store__seqs *q)
+{
+	for (size_t i = 0; i < q->n_undo; i++) {
+		struct store__seq *e = &q->slot[q->undo[i]];
+		e->seq = e->saved;
+		e->dirty = e->saved_dirty;
+	}
+	q->n_undo = 0;
+}
+
+/* Writes the batch's counters back (inside the transaction, before COMMIT). */
+static int seqs_flush(struct sb_tx *tx)
+{
+	struct store__seqs *q = tx->seqs;
+	for (size_t i = 0; i < q->n_used; i++) {
+		struct store__seq *e = &q->slot[q->used[i]];
+		if (!e->dirty)
+			continue;
+		sqlite3_stmt *s = TX_STMT(tx, "UPDATE tenants SET last_seq = ?2 WHERE id = ?1");
+		sqlite3_bind_int64(s, 1, e->tenant);
+		sqlite3_bind_int64(s, 2, e->seq);
+		int rc = store__exec_done(s, tx->db, "event_seq_flush");
+		if (rc)
+			return rc;
+		e->dirty = false;
+	}
+	return 0;
+}
+
+static void seqs_clear(struct store__seqs *q)
+{
+	for (size_t i = 0; i < q->n_used; i++)
+		q->slot[q->used[i]] = (struct store__seq){ 0 };
+	q->n_used = 0;
+	q->n_undo = 0;
+}
+
 int sb_tx_event(struct sb_tx *tx, int64_t tenant, const char *type, const char *data, size_t len)
 {
-	sqlite3_stmt *s =
-		TX_STMT(tx, "UPDATE tenants SET last_seq = last_seq + 1 WHERE id = ?1 "
-			    "RETURNING last_seq");
-	sqlite3_bind_int64(s, 1, tenant);
-	int rc = sqlite3_step(s);
-	if (rc != SQLITE_ROW)
-		return rc == SQLITE_DONE ? SB_ENOTFOUND : store__err(tx->db, rc, "event_seq");
-	int64_t seq = sqlite3_column_int64(s, 0);
-	sqlite3_reset(s);
+	int64_t seq = 0;
+	int rc = tx->seqs ? seq_next(tx, tenant, &seq) : 1;
+	if (rc < 0)
+		return rc;
+	if (rc == 1) {
+		sqlite3_stmt *s =
+			TX_STMT(tx, "UPDATE tenants SET last_seq = last_seq + 1 WHERE id = ?1 "
+				    "RETURNING last_seq");
+		sqlite3_bind_int64(s, 1, tenant);
+		rc = sqlite3_step(s);
+		if (rc != SQLITE_ROW) {
+			sqlite3_reset(s);
+			return rc == SQLITE_DONE ? SB_ENOTFOUND : store__err(tx->db, rc, "event_seq");
+		}
+		seq = sqlite3_column_int64(s, 0);
+		sqlite3_reset(s);
+	}
+	sqlite3_stmt *s;
 
 	size_t pre = tx->st->hooks.frame_pre;
 	struct sb_buf f;
@@ -326,9 +475,24 @@ static int exec(sqlite3 *db, const char *sql)
 	return rc;
 }
 
+/* A statement of the writer's own (SAVEPOINT, RELEASE...), prepared once and cached like the
+ * jobs' statements: sqlite3_exec would parse and compile it again for every job. */
+static int exec_cached(struct sb_store *st, const char *sql)
+{
+	sqlite3_stmt *s = store__stmt(st->wdb, &st->wcache, sql);
+	int rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
+static const char sql_savepoint[] = "SAVEPOINT job";
+static const char sql_rollback_to[] = "ROLLBACK TO job";
+static const char sql_release[] = "RELEASE job";
+
 static void run_batch(struct sb_store *st, struct sb_wjob *batch)
 {
-	struct sb_tx tx = { .st = st, .db = st->wdb, .cache = &st->wcache, .now = sb_wall_ms() };
+	struct sb_tx tx = { .st = st, .db = st->wdb, .cache = &st->wcache, .now = sb_wall_ms(),
+			    .seqs = &st->seqs };
 	/* the busy handler already waited up to its timeout (5 s): when another process still
 	 * holds the database, fail this batch (503: providers retry) rather than hang */
 	int rc = exec(st->wdb, "BEGIN IMMEDIATE");
@@ -341,19 +505,25 @@ static void run_batch(struct sb_store *st, struct sb_wjob *batch)
 			continue;
 		}
 		tx.job = j;
-		exec(st->wdb, "SAVEPOINT job");
+		seqs_job_begin(&st->seqs);
+		exec_cached(st, sql_savepoint);
 		j->rc = j->run(&tx, j->arg);
 		if (j->rc) {
-			exec(st->wdb, "ROLLBACK TO job");
+			exec_cached(st, sql_rollback_to);
+			seqs_job_undo(&st->seqs);
 			free_events(j->events);
 			j->events = j->events_tail = NULL;
 		}
-		exec(st->wdb, "RELEASE job");
+		exec_cached(st, sql_release);
 	}
 	if (began) {
-		rc = exec(st->wdb, "COMMIT");
+		rc = seqs_flush(&tx);
+		if (!rc)
+			rc = exec(st->wdb, "COMMIT");
+		if (tx.config_changed)
+			gen_bump(st); /* even after a failed commit: a needless look costs little */
 		if (rc != SQLITE_OK) {
-			int e = store__err(st->wdb, rc, "commit");
+			int e = rc < 0 ? rc : store__err(st->wdb, rc, "commit");
 			exec(st->wdb, "ROLLBACK");
 			for (struct sb_wjob *j = batch; j; j = j->next) {
 				if (!j->rc)
@@ -363,6 +533,7 @@ static void run_batch(struct sb_store *st, struct sb_wjob *batch)
 			}
 		}
 	}
+	seqs_clear(&st->seqs);
 	if (st->hooks.on_commit) {
 		uint64_t now = sb_now_us();
 		for (struct sb_wjob *j = batch; j; j = j->next)
@@ -373,6 +544,14 @@ static void run_batch(struct sb_store *st, struct sb_wjob *batch)
 static void *writer_main(void *arg)
 {
 	struct sb_store *st = arg;
+	/* When the loop and the writer share one core, the writer should not cut in the moment
+	 * a job arrives (one commit, one fsync, per request): a little less weight lets the
+	 * loop take what is waiting first, so the next batch is larger. With a core to itself
+	 * this changes nothing. SB_WRITER_NICE (default 5; 0 turns it off). */
+	const char *nv = getenv("SB_WRITER_NICE");
+	int nice_v = nv ? atoi(nv) : 5;
+	if (nice_v > 0 && nice_v < 20)
+		setpriority(PRIO_PROCESS, (id_t)gettid(), nice_v);
 	pthread_mutex_lock(&st->mu);
 	for (;;) {
 		while (!st->q_head && !st->stopping)
@@ -495,6 +674,8 @@ int sb_store_run_sync(struct sb_store *st, sb_store_run_fn run, void *arg)
 		return rc;
 	}
 	rc = exec(st->wdb, "COMMIT");
+	if (tx.config_changed)
+		gen_bump(st);
 	if (rc != SQLITE_OK) {
 		int e = store__err(st->wdb, rc, "commit");
 		exec(st->wdb, "ROLLBACK");

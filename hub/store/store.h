@@ -55,6 +55,12 @@ struct sb_store_hooks {
 	size_t frame_pre;
 };
 
+/* The configuration generation: a counter that moves after every commit that changed a
+ * channel or a tenant's settings, in any process using this database (it lives in the file
+ * <path>-cfggen, mapped shared). Caches of channels and tenant settings on the loop check it
+ * (one memory load) instead of reading the rows for every request. Any thread. */
+uint64_t sb_store_config_gen(struct sb_store *st);
+
 /* Opens (creating if needed) the database at path, applies pending migrations, opens the
  * read connection. Returns 0 or SB_EDB with a log line naming the cause. */
 int sb_store_open(const char *path, struct sb_store **out);
@@ -301,6 +307,12 @@ void sb_outbox_row_free(struct sb_outbox_row *r);
  * of the row's heap parts. Returns the count. */
 int sb_store_outbox_due(struct sb_store *st, int64_t now, int limit,
 			void (*fn)(void *ud, struct sb_outbox_row *row), void *ud);
+/* The same, asking want(ud, tenant, channel, id) first for each due row: 1 takes it (fn gets
+ * it), 0 skips it without reading its message, -1 ends the scan. Reconcile rows come first,
+ * then retries, then first sends, each oldest first. */
+int sb_store_outbox_due_filtered(struct sb_store *st, int64_t now, int limit,
+				 int (*want)(void *ud, int64_t tenant, int64_t channel, int64_t id),
+				 void (*fn)(void *ud, struct sb_outbox_row *row), void *ud);
 int64_t sb_store_outbox_next_at(struct sb_store *st);
 /* pending/retry -> sending (attempts + 1); SB_ECONFLICT when the row moved on. */
 int sb_tx_outbox_mark_sending(struct sb_tx *tx, int64_t tenant, int64_t id);

@@ -69,6 +69,7 @@ int sb_tx_tenant_settings_set(struct sb_tx *tx, int64_t tenant, const char *json
 	int rc = store__exec_done(s, tx->db, "tenant_settings");
 	if (!rc && !sqlite3_changes(tx->db))
 		rc = SB_ENOTFOUND;
+	store__config_changed(tx);
 	return rc;
 }
 

@@ -151,6 +151,7 @@ int sb_tx_channel_create(struct sb_tx *tx, int64_t tenant, const struct sb_chann
 	int rc = store__exec_done(s, tx->db, "channel_create");
 	if (rc)
 		return rc;
+	store__config_changed(tx);
 	*id_out = sqlite3_last_insert_rowid(tx->db);
 	return 0;
 }
@@ -179,12 +180,30 @@ int sb_tx_channel_update(struct sb_tx *tx, int64_t tenant, int64_t id, const cha
 	int rc = store__exec_done(s, tx->db, "channel_update");
 	if (!rc && !sqlite3_changes(tx->db))
 		rc = SB_ENOTFOUND;
+	store__config_changed(tx);
 	return rc;
 }
 
 int sb_tx_channel_health(struct sb_tx *tx, int64_t tenant, int64_t id, bool ok_send, bool inbound,
 			 const char *error)
 {
+	/* a health stamp is written at most once a second per channel: the statement checks the
+	 * row, and the writer remembers its own stamps so that it need not run the statement
+	 * in between (a stamp lost with a rolled-back job is written a second later) */
+	if (!error && tx->st && tx->db == tx->st->wdb) {
+		struct store__health *h =
+			&tx->st->health[(uint64_t)id % (sizeof tx->st->health / sizeof tx->st->health[0])];
+		if (h->channel != id)
+			*h = (struct store__health){ .channel = id };
+		bool send_fresh = tx->now >= h->send_ok_at && tx->now - h->send_ok_at < 1000;
+		bool in_fresh = tx->now >= h->inbound_at && tx->now - h->inbound_at < 1000;
+		if ((!ok_send || send_fresh) && (!inbound || in_fresh))
+			return 0;
+		if (ok_send)
+			h->send_ok_at = tx->now;
+		if (inbound)
+			h->inbound_at = tx->now;
+	}
 	sqlite3_stmt *s = TX_STMT(tx, "UPDATE channels SET "
 				      "last_send_ok_at = CASE WHEN ?3 THEN ?6 ELSE last_send_ok_at END, "
 				      "last_inbound_at = CASE WHEN ?4 THEN ?6 ELSE last_inbound_at END, "
@@ -193,7 +212,6 @@ int sb_tx_channel_health(struct sb_tx *tx, int64_t tenant, int64_t id, bool ok_s
 				      "WHERE tenant_id = ?1 AND id = ?2 AND (?5 IS NOT NULL "
 				      "OR (?3 AND coalesce(last_send_ok_at, 0) < ?6 - 1000) "
 				      "OR (?4 AND coalesce(last_inbound_at, 0) < ?6 - 1000))");
-	/* a health stamp is written at most once a second per channel */
 	sqlite3_bind_int64(s, 1, tenant);
 	sqlite3_bind_int64(s, 2, id);
 	sqlite3_bind_int(s, 3, ok_send);
@@ -302,15 +320,6 @@ int sb_tx_inbound_message(struct sb_tx *tx, int64_t tenant, struct sb_inbound_ms
 		conv = sqlite3_last_insert_rowid(tx->db);
 		conv_created = true;
 		m->new_conv = true;
-	} else {
-		/* the channel the customer last wrote on is where replies go */
-		s = TX_STMT(tx, "UPDATE conversations SET channel_id = ?3 WHERE tenant_id = ?1 "
-				"AND id = ?2");
-		sqlite3_bind_int64(s, 1, tenant);
-		sqlite3_bind_int64(s, 2, conv);
-		sqlite3_bind_int64(s, 3, m->channel);
-		if ((rc = store__exec_done(s, tx->db, "conv_channel")))
-			goto out;
 	}
 	s = TX_STMT(tx, "INSERT INTO messages(tenant_id, conversation_id, kind, direction, body, "
 			"media, status, channel_id, provider_id, created_at, updated_at) "
@@ -327,10 +336,22 @@ int sb_tx_inbound_message(struct sb_tx *tx, int64_t tenant, struct sb_inbound_ms
 	int64_t msg = sqlite3_last_insert_rowid(tx->db);
 	if (msg_out)
 		*msg_out = msg;
-	if ((rc = store__conv_touch(tx, tenant, conv, true)))
+	/* one update for the thread: the channel the customer last wrote on is where replies
+	 * go; the activity; the last message, which is the row just inserted (a new rowid is
+	 * the table's largest, so it is also the largest of the conversation); reopened */
+	s = TX_STMT(tx, "UPDATE conversations SET channel_id = ?3, last_activity_at = ?4, "
+			"last_message_id = ?5, status = 0, snoozed_until = NULL "
+			"WHERE tenant_id = ?1 AND id = ?2");
+	sqlite3_bind_int64(s, 1, tenant);
+	sqlite3_bind_int64(s, 2, conv);
+	sqlite3_bind_int64(s, 3, m->channel);
+	sqlite3_bind_int64(s, 4, tx->now);
+	sqlite3_bind_int64(s, 5, msg);
+	if ((rc = store__exec_done(s, tx->db, "conv_inbound")))
 		goto out;
-	if ((rc = store__message_json(tx->db, tx->cache, tenant, msg, &b)) ||
-	    (rc = store__event_buf(tx, tenant, "message.created", &b)))
+	store__inbound_message_json(tx, msg, conv, m->channel, m->body ? m->body : "",
+				    m->media_json, m->provider_id, &b);
+	if ((rc = store__event_buf(tx, tenant, "message.created", &b)))
 		goto out;
 	sb_buf_reset(&b);
 	/* a new or reopened thread is announced whole; for an open one the message.created
@@ -619,8 +640,8 @@ void sb_outbox_row_free(struct sb_outbox_row *r)
 	}
 }
 
-int sb_store_outbox_due(struct sb_store *st, int64_t now, int limit,
-			void (*fn)(void *ud, struct sb_outbox_row *row), void *ud)
+/* The row's details for the dispatcher (one due row, found by the scan below). */
+static struct sb_outbox_row *outbox_row_get(struct sb_store *st, int64_t id)
 {
 	sqlite3_stmt *s = RD_STMT(st, "SELECT o.id, o.tenant_id, o.message_id, o.channel_id, "
 				      "o.state, o.attempts, o.next_at, o.created_at, m.body, "
@@ -629,13 +650,11 @@ int sb_store_outbox_due(struct sb_store *st, int64_t now, int limit,
 				      "JOIN conversations c ON c.id = m.conversation_id "
 				      "AND c.tenant_id = o.tenant_id "
 				      "JOIN contacts ct ON ct.id = c.contact_id AND ct.tenant_id = o.tenant_id "
-				      "WHERE o.state IN (0, 2, 3) AND o.next_at <= ?1 "
-				      "ORDER BY o.next_at LIMIT ?2");
-	sqlite3_bind_int64(s, 1, now);
-	sqlite3_bind_int(s, 2, limit);
-	int n = 0;
-	while (sqlite3_step(s) == SQLITE_ROW) {
-		struct sb_outbox_row *r = sb_calloc(1, sizeof *r);
+				      "WHERE o.id = ?1");
+	sqlite3_bind_int64(s, 1, id);
+	struct sb_outbox_row *r = NULL;
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		r = sb_calloc(1, sizeof *r);
 		r->id = sqlite3_column_int64(s, 0);
 		r->tenant = sqlite3_column_int64(s, 1);
 		r->message = sqlite3_column_int64(s, 2);
@@ -647,16 +666,67 @@ int sb_store_outbox_due(struct sb_store *st, int64_t now, int limit,
 		r->body = sb_strdup((const char *)sqlite3_column_text(s, 8));
 		copyz(r->provider_id, sizeof r->provider_id, s, 9);
 		copyz(r->to, sizeof r->to, s, 10);
-		fn(ud, r);
-		n++;
 	}
 	sqlite3_reset(s);
+	return r;
+}
+
+int sb_store_outbox_due_filtered(struct sb_store *st, int64_t now, int limit,
+				 int (*want)(void *ud, int64_t tenant, int64_t channel, int64_t id),
+				 void (*fn)(void *ud, struct sb_outbox_row *row), void *ud)
+{
+	/* One state at a time, each in next_at order straight from the partial index
+	 * outbox_due (a literal state lets the planner use it; "state IN (...)" scanned the
+	 * whole table, every row ever sent, and sorted): lookups of unconfirmed sends first,
+	 * then retries, then first sends. Only the rows the caller wants are joined with their
+	 * message and contact, so a backlog behind full channels costs an index walk. */
+	static const char *const sql[] = {
+		"SELECT id, tenant_id, channel_id FROM outbox WHERE state = 3 AND next_at <= ?1 "
+		"ORDER BY next_at LIMIT ?2",
+		"SELECT id, tenant_id, channel_id FROM outbox WHERE state = 2 AND next_at <= ?1 "
+		"ORDER BY next_at LIMIT ?2",
+		"SELECT id, tenant_id, channel_id FROM outbox WHERE state = 0 AND next_at <= ?1 "
+		"ORDER BY next_at LIMIT ?2",
+	};
+	int n = 0;
+	bool stop = false;
+	for (size_t q = 0; q < sizeof sql / sizeof sql[0] && !stop && n < limit; q++) {
+		sqlite3_stmt *s = RD_STMT(st, sql[q]);
+		sqlite3_bind_int64(s, 1, now);
+		sqlite3_bind_int(s, 2, limit);
+		while (n < limit && sqlite3_step(s) == SQLITE_ROW) {
+			int64_t id = sqlite3_column_int64(s, 0);
+			int w = want ? want(ud, sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2),
+					    id)
+				     : 1;
+			if (w < 0) {
+				stop = true;
+				break;
+			}
+			if (!w)
+				continue;
+			struct sb_outbox_row *r = outbox_row_get(st, id);
+			if (!r)
+				continue;
+			fn(ud, r);
+			n++;
+		}
+		sqlite3_reset(s);
+	}
 	return n;
+}
+
+int sb_store_outbox_due(struct sb_store *st, int64_t now, int limit,
+			void (*fn)(void *ud, struct sb_outbox_row *row), void *ud)
+{
+	return sb_store_outbox_due_filtered(st, now, limit, NULL, fn, ud);
 }
 
 int64_t sb_store_outbox_next_at(struct sb_store *st)
 {
-	sqlite3_stmt *s = RD_STMT(st, "SELECT min(next_at) FROM outbox WHERE state IN (0, 2, 3)");
+	/* "AND state < 4": the partial index outbox_due answers it */
+	sqlite3_stmt *s = RD_STMT(st, "SELECT min(next_at) FROM outbox WHERE state IN (0, 2, 3) "
+				      "AND state < 4");
 	int64_t v = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
 	sqlite3_reset(s);
 	return v;

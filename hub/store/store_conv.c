@@ -555,6 +555,36 @@ static void msg_row_json(struct sb_buf *b, sqlite3_stmt *s)
 	sb_buf_addc(b, '}');
 }
 
+void store__inbound_message_json(struct sb_tx *tx, int64_t id, int64_t conv, int64_t channel,
+				 const char *body, const char *media_json, const char *provider_id,
+				 struct sb_buf *b)
+{
+	/* the row as sb_tx_inbound_message wrote it, in msg_row_json's shape: the writer need
+	 * not read back what it has just inserted */
+	bool f = true;
+	sb_buf_addc(b, '{');
+	sb_json_kv_int(b, &f, "id", id);
+	sb_json_kv_int(b, &f, "conversation_id", conv);
+	sb_buf_adds(b, ",\"kind\":\"message\",\"direction\":\"in\"");
+	sb_json_kv_str(b, &f, "body", body);
+	sb_json_key(b, &f, "media");
+	sb_buf_adds(b, media_json ? media_json : "[]");
+	sb_buf_adds(b, ",\"status\":\"received\",\"status_code\":null,\"status_reason\":null");
+	sb_json_kv_int(b, &f, "channel_id", channel);
+	sb_json_key(b, &f, "provider_id");
+	if (provider_id)
+		sb_json_escz(b, provider_id);
+	else
+		sb_buf_adds(b, "null");
+	sb_buf_adds(b, ",\"client_id\":null,\"author_agent_id\":null,\"segments\":null");
+	const char *ts = store__tx_time(tx);
+	sb_buf_adds(b, ",\"created_at\":\"");
+	sb_buf_adds(b, ts);
+	sb_buf_adds(b, "\",\"updated_at\":\"");
+	sb_buf_adds(b, ts);
+	sb_buf_adds(b, "\"}");
+}
+
 int store__message_json(sqlite3 *db, struct store__cache *c, int64_t tenant, int64_t id,
 			struct sb_buf *json)
 {

@@ -19,12 +19,35 @@ struct store__cache {
 	sqlite3_stmt *st[STORE__CACHE];
 };
 
+/* The writer's tenant seq counters during one batch (see sb_tx_event): loaded from
+ * tenants.last_seq on first use, advanced in memory, written back once before COMMIT. The
+ * batch holds the database's write lock, so nobody else can move them meanwhile. Each job
+ * keeps an undo list so that a job rolled back to its savepoint takes its seqs back too.
+ * Writer thread only; empty between batches. */
+#define STORE__SEQ_SLOTS 1024
+struct store__seqs {
+	struct store__seq {
+		int64_t tenant, seq, saved; /* saved: the value before the running job touched it */
+		bool dirty;                 /* differs from the row */
+		bool saved_dirty;
+		uint32_t job;               /* the job that last touched it (a counter) */
+	} slot[STORE__SEQ_SLOTS];
+	uint32_t used[STORE__SEQ_SLOTS]; /* indexes of the slots in use, in order of use */
+	size_t n_used;
+	uint32_t job;                    /* the running job's counter */
+	uint32_t undo[STORE__SEQ_SLOTS]; /* slots the running job touched */
+	size_t n_undo;
+};
+
 struct sb_tx {
 	struct sb_store *st;
 	sqlite3 *db;
 	struct store__cache *cache;
 	struct sb_wjob *job; /* the job running, whose events we collect */
 	int64_t now;
+	char now_str[32];    /* now as JSON shows it (sb_time_fmt), formatted on first use */
+	struct store__seqs *seqs; /* NULL: every event updates tenants.last_seq itself */
+	bool config_changed;      /* a channel or a tenant's settings was written */
 };
 
 struct sb_store {
@@ -40,6 +63,21 @@ struct sb_store {
 	struct sb_wjob *q_head, *q_tail;   /* submitted */
 	struct sb_wjob *d_head, *d_tail;   /* done, for the loop */
 	size_t depth;
+
+	struct store__seqs seqs; /* writer thread only */
+
+	/* the configuration generation (sb_store_config_gen): a counter in a small file beside
+	 * the database, mapped shared by every process that opens it; local_gen when the file
+	 * cannot be mapped */
+	uint64_t *gen;
+	uint64_t local_gen;
+	bool gen_mapped;
+
+	/* writer thread only: when this process last stamped a channel's health (by channel id
+	 * modulo the size), so the once-a-second stamp costs no statement in between */
+	struct store__health {
+		int64_t channel, inbound_at, send_ok_at;
+	} health[64];
 };
 
 /* Returns a reset statement for sql on db (cached; the SQL must be a static string). */
@@ -67,10 +105,26 @@ int store__message_json(sqlite3 *db, struct store__cache *c, int64_t tenant, int
 			struct sb_buf *json);
 int store__contact_json(sqlite3 *db, struct store__cache *c, int64_t tenant, int64_t id,
 			struct sb_buf *json);
+/* Appends the JSON of an inbound message just inserted (store__message_json's shape) from
+ * the values written, without reading the row back. */
+void store__inbound_message_json(struct sb_tx *tx, int64_t id, int64_t conv, int64_t channel,
+				 const char *body, const char *media_json, const char *provider_id,
+				 struct sb_buf *b);
+/* tx->now formatted as JSON times are (sb_time_fmt), computed once per transaction. */
+static inline const char *store__tx_time(struct sb_tx *tx)
+{
+	if (!tx->now_str[0])
+		sb_time_fmt(tx->now, tx->now_str, sizeof tx->now_str);
+	return tx->now_str;
+}
 /* Appends an event whose data is the JSON in `json` (from the helpers above). */
 int store__event_buf(struct sb_tx *tx, int64_t tenant, const char *type, struct sb_buf *json);
 /* Bumps the conversation's last activity (and reopens it when reopen is set). */
 int store__conv_touch(struct sb_tx *tx, int64_t tenant, int64_t conv, bool reopen);
+
+/* Marks the transaction as changing configuration (channels, tenant settings): its commit
+ * moves the configuration generation. */
+void store__config_changed(struct sb_tx *tx);
 
 int store__migrate(sqlite3 *db);
 

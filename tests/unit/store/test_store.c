@@ -340,6 +340,106 @@ static void test_inbound_and_outbox(void **state)
 	assert_int_equal(sb_status_rank("bogus"), -1);
 }
 
+/* ---- an inbound message's event is the row as stored ---- */
+
+static char inbound_frame[4096];
+
+static void on_event_keep(void *ud, const struct sb_event *ev)
+{
+	(void)ud;
+	if (strstr(ev->frame, "\"event\":\"message.created\""))
+		snprintf(inbound_frame, sizeof inbound_frame, "%.*s", (int)ev->len, ev->frame);
+}
+
+struct inbound_job {
+	struct sb_wjob job;
+	struct chan_seed *c;
+	bool done;
+};
+
+static int inbound_job_run(struct sb_tx *tx, void *arg)
+{
+	struct inbound_job *j = arg;
+	struct sb_inbound_msg m = { .channel = j->c->channel, .kind = "phone", .provider_id = "SM9",
+				    .from = "+14155550998", .to = "+15005550006",
+				    .body = "caf\xc3\xa9 \"quoted\"\n",
+				    .media_json = "[{\"url\":\"https://x/y\",\"content_type\":\"image/png\"}]",
+				    .unified = true };
+	return sb_tx_inbound_message(tx, j->c->tenant, &m, &j->c->msg);
+}
+
+static void inbound_job_done(void *arg, int rc)
+{
+	struct inbound_job *j = arg;
+	assert_int_equal(rc, 0);
+	j->done = true;
+}
+
+static void test_inbound_event_is_the_row(void **state)
+{
+	struct fx *f = *state;
+	struct chan_seed c = { .tenant = f->ta };
+	assert_int_equal(sb_store_run_sync(f->st, run_channel, &c), 0);
+	struct sb_store_hooks hooks = { .on_event = on_event_keep, .frame_pre = 16 };
+	inbound_frame[0] = '\0';
+	assert_int_equal(sb_store_start(f->st, &hooks), 0);
+	struct inbound_job j = { .c = &c };
+	j.job = (struct sb_wjob){ .run = inbound_job_run, .done = inbound_job_done, .arg = &j };
+	sb_store_submit(f->st, &j.job);
+	for (int spins = 0; spins < 5000 && !j.done; spins++) {
+		sb_store_drain(f->st);
+		usleep(1000);
+	}
+	assert_true(j.done);
+	sb_store_stop(f->st);
+	/* the event's data, built from the values written, equals the row read back */
+	const char *data = strstr(inbound_frame, ",\"data\":");
+	assert_non_null(data);
+	data += 8;
+	struct sb_buf b;
+	sb_buf_init(&b, 0);
+	int64_t conv = 0, chan = 0;
+	assert_int_equal(sb_store_message_conv(f->st, f->ta, c.msg, &conv, &chan), 0);
+	assert_int_equal(sb_store_messages_list(f->st, f->ta, conv, (struct sb_str){ 0 }, 1, &b), 0);
+	const char *row = strstr(sb_buf_cstr(&b), "[{");
+	assert_non_null(row);
+	row++;
+	size_t n = strlen(data) - 1; /* the frame's closing brace */
+	assert_true(strlen(row) > n);
+	assert_memory_equal(row, data, n);
+	sb_buf_free(&b);
+}
+
+/* ---- the configuration generation crosses processes (here: two handles) ---- */
+
+static int run_settings(struct sb_tx *tx, void *arg)
+{
+	struct fx *f = arg;
+	return sb_tx_tenant_settings_set(tx, f->ta, "{\"auto_reply\":\"hi\"}");
+}
+
+static void test_config_gen(void **state)
+{
+	struct fx *f = *state;
+	struct sb_store *other;
+	assert_int_equal(sb_store_open(f->path, &other), 0);
+	uint64_t g0 = sb_store_config_gen(other);
+	/* an ordinary write leaves it */
+	struct seed s = { .tenant = f->tb };
+	assert_int_equal(sb_store_run_sync(f->st, run_seed, &s), 0);
+	assert_true(sb_store_config_gen(other) == g0);
+	/* a settings change moves it for every handle on the database */
+	assert_int_equal(sb_store_run_sync(f->st, run_settings, f), 0);
+	assert_true(sb_store_config_gen(other) != g0);
+	assert_true(sb_store_config_gen(f->st) == sb_store_config_gen(other));
+	/* and so does a channel */
+	uint64_t g1 = sb_store_config_gen(other);
+	struct chan_seed c = { .tenant = f->ta };
+	assert_int_equal(sb_store_run_sync(f->st, run_channel, &c), 0);
+	assert_true(sb_store_config_gen(other) != g1);
+	sb_store_close(other);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -347,6 +447,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_isolation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inbound_and_outbox, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_inbound_event_is_the_row, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config_gen, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
