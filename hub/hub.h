@@ -173,6 +173,8 @@ void sb_auth_accept_invite(struct sb_req *r);
 
 extern const struct lws_protocols sb_ws_protocol;
 void sb_ws_on_event(const struct sb_event *ev);
+/* After a drain of the store (or the mailbox): write what sb_ws_on_event made due. */
+void sb_ws_flush(void);
 /* Closes sockets of a session (logout, code 4001) or of an agent (deactivated, 4003). */
 void sb_ws_close_session(int64_t tenant, const unsigned char sid_hash[32]);
 void sb_ws_close_agent(int64_t tenant, int64_t agent, int code);

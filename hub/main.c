@@ -182,6 +182,7 @@ void sb_hub_on_cancel(void)
 	struct sb_hub *h = sb_hub_g;
 	sb_store_drain(h->store);
 	mailbox_run(h);
+	sb_ws_flush();
 }
 
 /* ---- snoozed conversations wake up ---- */
@@ -395,6 +396,16 @@ static int serve(struct sb_hub *h)
 	info.max_http_header_data = 8192;
 	info.max_http_header_pool = 1024;
 	info.fd_limit_per_thread = 0;
+	/* No lws "validity" timers: lws 4.1 keeps every connection's timer in one sorted
+	 * list with an O(n) insert, so at 15,000 sockets its default (a ping after 300 s idle,
+	 * re-armed on traffic) was 56% of the loop during connection storms. A dead peer is
+	 * found by the kernel instead: TCP keepalive after 60 s idle, 3 probes 10 s apart. */
+	static const lws_retry_bo_t no_validity = { .secs_since_valid_ping = 0,
+						    .secs_since_valid_hangup = 0 };
+	info.retry_and_idle_policy = &no_validity;
+	info.ka_time = 60;
+	info.ka_probes = 3;
+	info.ka_interval = 10;
 	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 |
 		       LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
 	if (!strchr(cfg->listen_host, ':'))
@@ -500,6 +511,7 @@ static int serve(struct sb_hub *h)
 		}
 		if (h->draining) {
 			sb_store_drain(h->store);
+			sb_ws_flush();
 			bool quiet = sb_store_queue_depth(h->store) == 0 && sb_ws_count() == 0 &&
 				     (sb_http_open() == 0 || sb_now_us() > h->drain_quiet_at);
 			if (quiet || sb_now_us() > h->drain_deadline)

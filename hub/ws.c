@@ -22,7 +22,7 @@
 #define CTL_MAX 32            /* queued control frames per socket */
 #define RATE_PER_S 20
 #define RATE_BURST 40
-#define WRITES_PER_CB 16
+#define BATCH_BYTES 32768   /* what one send may carry: control frames, presence, events */
 
 struct cframe {
 	struct cframe *next;
@@ -79,14 +79,16 @@ struct ws_pss {
 	uint16_t tokens;
 	uint16_t close_code;
 	uint8_t nctl, state, strikes;
-	bool presence_dirty, reload_sent;
+	bool presence_dirty, reload_sent, dirty;
+	struct ws_pss *dirty_next; /* on the flush list (see sb_ws_flush) */
 };
 
 #define TBUCKETS 1024
 static struct tenant_rt *tenants[TBUCKETS];
 static size_t nsockets;
-static unsigned char *scratch;   /* LWS_PRE + frames read from the store */
-static size_t scratch_cap;
+static unsigned char *obuf;      /* LWS_PRE + the frames of one send */
+static size_t ocap, olen;
+static struct ws_pss *dirty;     /* sockets with events to write when the drain ends */
 
 uint64_t sb_ws_fanned_out;
 
@@ -247,7 +249,26 @@ static void agent_leave(struct tenant_rt *t, int64_t agent)
 
 /* ---- fan-out ---- */
 
-static int write_next_event(struct ws_pss *p);
+static void mark_dirty(struct ws_pss *p)
+{
+	if (p->dirty)
+		return;
+	p->dirty = true;
+	p->dirty_next = dirty;
+	dirty = p;
+}
+
+static void unmark_dirty(struct ws_pss *p)
+{
+	if (!p->dirty)
+		return;
+	for (struct ws_pss **pp = &dirty; *pp; pp = &(*pp)->dirty_next)
+		if (*pp == p) {
+			*pp = p->dirty_next;
+			break;
+		}
+	p->dirty = false;
+}
 
 void sb_ws_on_event(const struct sb_event *ev)
 {
@@ -271,19 +292,13 @@ void sb_ws_on_event(const struct sb_event *ev)
 			       (long long)(t->last_seq - p->sent_seq));
 			p->close_code = 1008;
 		}
-		/* A socket that is caught up, with nothing else queued and nothing kept back
-		 * by lws, gets the frame now: a WRITEABLE round costs two epoll_ctl and a
-		 * wake per socket. If the kernel takes only part, lws keeps the rest and
-		 * the next frames wait for WRITEABLE (lws_partial_buffered). A socket with a
-		 * request in flight waits too: its ack goes out before the events of its commit. */
-		if (!p->close_code && !p->ctl && !p->presence_dirty && !(p->h && p->h->refs) &&
-		    p->sent_seq + 1 == ev->seq &&
-		    ev->seq == t->last_seq && !lws_partial_buffered(p->wsi)) {
-			if (write_next_event(p) >= 0)
-				continue;
-			p->close_code = 1011;
-		}
-		lws_callback_on_writable(p->wsi);
+		/* written when the drain ends (sb_ws_flush): the events of one batch of
+		 * commits leave in one send per socket, without a WRITEABLE round (two
+		 * epoll_ctl and a wake per socket) */
+		if (p->close_code)
+			lws_callback_on_writable(p->wsi);
+		else
+			mark_dirty(p);
 	}
 }
 
@@ -303,49 +318,126 @@ void sb_ws_resync_from_store(void)
 		}
 }
 
-static void scratch_frame(void *ud, int64_t seq, const char *frame, size_t len)
+/* ---- writing: every frame due on a socket leaves in one send ---- */
+
+/* Appends one unmasked, unfragmented text frame (RFC 6455 §5.2) to obuf. */
+static void out_frame(const void *payload, size_t len)
 {
-	size_t *out = ud;
-	(void)seq;
-	if (LWS_PRE + len > scratch_cap) {
-		scratch_cap = LWS_PRE + len;
-		scratch = sb_realloc(scratch, scratch_cap);
+	size_t need = LWS_PRE + olen + 10 + len;
+	if (need > ocap) {
+		ocap = need < 2 * BATCH_BYTES ? 2 * BATCH_BYTES : need;
+		obuf = sb_realloc(obuf, ocap);
 	}
-	memcpy(scratch + LWS_PRE, frame, len);
-	*out = len;
+	unsigned char *h = obuf + LWS_PRE + olen;
+	size_t n = 0;
+	h[n++] = 0x81; /* FIN, text */
+	if (len < 126) {
+		h[n++] = (unsigned char)len;
+	} else if (len < 65536) {
+		h[n++] = 126;
+		h[n++] = (unsigned char)(len >> 8);
+		h[n++] = (unsigned char)len;
+	} else {
+		h[n++] = 127;
+		for (int i = 7; i >= 0; i--)
+			h[n++] = (unsigned char)((uint64_t)len >> (8 * i));
+	}
+	memcpy(h + n, payload, len);
+	olen += n + len;
 }
 
-/* Writes the next event frame to p; 1 if written, 0 if none was due, -1 on error. */
-static int write_next_event(struct ws_pss *p)
+static void store_frame(void *ud, int64_t seq, const char *frame, size_t len)
+{
+	(void)seq;
+	*(bool *)ud = true;
+	out_frame(frame, len);
+}
+
+/* Appends p's next event; 0 if none was due, -1 on a store error. */
+static int append_next_event(struct ws_pss *p)
 {
 	struct tenant_rt *t = p->t;
 	if (p->sent_seq >= t->last_seq)
 		return 0;
 	int64_t want = p->sent_seq + 1;
 	struct ring_slot *s = &t->ring[want & (RING - 1)];
-	unsigned char *buf;
-	size_t len;
 	if (s->buf && s->seq == want) {
-		buf = s->buf;
-		len = s->len;
+		out_frame(s->buf + LWS_PRE, s->len);
 	} else {
-		len = 0;
-		int n = sb_store_events_since(sb_hub_store(), t->id, p->sent_seq, 1, scratch_frame,
-					      &len);
+		bool got = false;
+		int n = sb_store_events_since(sb_hub_store(), t->id, p->sent_seq, 1, store_frame,
+					      &got);
 		if (n < 0)
 			return -1;
-		if (n == 0 || !len) {
-			/* a gap the store does not have: only after a rollback of seq, never */
-			p->sent_seq = want;
-			return 0;
-		}
-		buf = scratch;
+		/* n == 0: a gap the store does not have (only after a rollback of seq, never) */
+		if (n > 0 && got)
+			sb_ws_fanned_out++;
+		p->sent_seq = want;
+		return 1;
 	}
-	if (lws_write(p->wsi, buf + LWS_PRE, len, LWS_WRITE_TEXT) < (int)len)
-		return -1;
 	p->sent_seq = want;
 	sb_ws_fanned_out++;
 	return 1;
+}
+
+static bool more_due(const struct ws_pss *p)
+{
+	return p->ctl || (p->state == WS_LIVE && (p->presence_dirty ||
+						  p->sent_seq < p->t->last_seq));
+}
+
+/* Writes what is due on p, in order (control frames, presence, events), up to
+ * BATCH_BYTES, as one send. lws keeps what the kernel does not take and asks for
+ * WRITEABLE itself; the frames are whole, so LWS_WRITE_HTTP (no framing by lws) is right.
+ * -1 on an error. */
+static int write_batch(struct ws_pss *p)
+{
+	olen = 0;
+	while (p->ctl && olen < BATCH_BYTES) {
+		struct cframe *f = p->ctl;
+		p->ctl = f->next;
+		if (!p->ctl)
+			p->ctl_tail = NULL;
+		p->nctl--;
+		out_frame(f->data + LWS_PRE, f->len);
+		free(f);
+	}
+	if (p->state == WS_LIVE) {
+		if (p->presence_dirty && olen < BATCH_BYTES) {
+			p->presence_dirty = false;
+			struct sb_buf b;
+			sb_buf_init(&b, 0);
+			presence_frame(p->t, &b);
+			out_frame(sb_buf_data(&b), b.len);
+			sb_buf_free(&b);
+		}
+		while (olen < BATCH_BYTES) {
+			int w = append_next_event(p);
+			if (w < 0)
+				return -1;
+			if (w == 0)
+				break;
+		}
+	}
+	if (!olen)
+		return 0;
+	return lws_write(p->wsi, obuf + LWS_PRE, olen, LWS_WRITE_HTTP) < 0 ? -1 : 0;
+}
+
+void sb_ws_flush(void)
+{
+	while (dirty) {
+		struct ws_pss *p = dirty;
+		dirty = p->dirty_next;
+		p->dirty = false;
+		if (!p->close_code && !lws_partial_buffered(p->wsi)) {
+			if (write_batch(p) < 0)
+				p->close_code = 1011;
+			else if (!more_due(p))
+				continue;
+		}
+		lws_callback_on_writable(p->wsi);
+	}
 }
 
 /* ---- requests from the client ---- */
@@ -660,6 +752,7 @@ static void detach(struct ws_pss *p)
 		p->next->prev = p->prev;
 	t->nsocks--;
 	nsockets--;
+	unmark_dirty(p);
 	if (p->agent)
 		agent_leave(t, p->agent);
 	p->t = NULL;
@@ -770,44 +863,9 @@ static int cb_ws(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
 	case LWS_CALLBACK_SERVER_WRITEABLE: {
 		if (p->close_code)
 			return do_close(p);
-		/* several frames per callback; after each, stop if lws had to keep part of it
-		 * (the kernel's buffer is full): lws_partial_buffered costs no system call,
-		 * where lws_send_pipe_choked is a poll() */
-		for (int i = 0; i < WRITES_PER_CB && (i == 0 || !lws_partial_buffered(wsi)); i++) {
-			if (p->ctl) {
-				struct cframe *f = p->ctl;
-				p->ctl = f->next;
-				if (!p->ctl)
-					p->ctl_tail = NULL;
-				p->nctl--;
-				int n = lws_write(wsi, f->data + LWS_PRE, f->len, LWS_WRITE_TEXT);
-				free(f);
-				if (n < 0)
-					return -1;
-				continue;
-			}
-			if (p->state != WS_LIVE)
-				break;
-			if (p->presence_dirty) {
-				p->presence_dirty = false;
-				struct sb_buf b;
-				sb_buf_init(&b, LWS_PRE);
-				presence_frame(p->t, &b);
-				int n = lws_write(wsi, (unsigned char *)sb_buf_data(&b), b.len,
-						  LWS_WRITE_TEXT);
-				sb_buf_free(&b);
-				if (n < 0)
-					return -1;
-				continue;
-			}
-			int w = write_next_event(p);
-			if (w < 0)
-				return -1;
-			if (w == 0)
-				break;
-		}
-		if (p->ctl || (p->state == WS_LIVE && (p->presence_dirty ||
-						       p->sent_seq < p->t->last_seq)))
+		if (write_batch(p) < 0)
+			return -1;
+		if (more_due(p))
 			lws_callback_on_writable(wsi);
 		return 0;
 	}
