@@ -37,6 +37,7 @@ struct sb_hub {
 	struct ev_loop *loop;	/* epoll, through libev: lws 4.1's own loop poll()s every fd */
 	ev_timer drain_tick;	/* keeps the loop turning while draining */
 	ev_timer lws_tick;	/* see lws_tick_cb */
+	ev_prepare log_flush;	/* buffered log lines leave before the loop waits */
 	pthread_mutex_t mu;
 	struct mail *mail_head, *mail_tail;
 	struct sb_timer snooze_timer;
@@ -120,6 +121,15 @@ static void lws_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	if (sb_hub_g && sb_hub_g->lws)
 		lws_cancel_service(sb_hub_g->lws);
+	sb_log_flush();
+}
+
+static void log_flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	sb_log_flush();
 }
 
 /* ---- the mailbox ---- */
@@ -489,6 +499,9 @@ static int serve(struct sb_hub *h)
 
 	ev_timer_init(&h->lws_tick, lws_tick_cb, 1., 1.);
 	ev_timer_start(h->loop, &h->lws_tick);
+	ev_prepare_init(&h->log_flush, log_flush_cb);
+	ev_prepare_start(h->loop, &h->log_flush);
+	sb_log_buffered(true);
 	sb_hub_snooze_kick();
 	sb_log(SB_LOG_INFO, "msg=listening host=%s port=%d public_url=%s db=%s pid=%d",
 	       cfg->listen_host, cfg->port, cfg->public_url, cfg->db_path, (int)getpid());
@@ -524,6 +537,8 @@ static int serve(struct sb_hub *h)
 	if (h->draining)
 		ev_timer_stop(h->loop, &h->drain_tick);
 	ev_timer_stop(h->loop, &h->lws_tick);
+	ev_prepare_stop(h->loop, &h->log_flush);
+	sb_log_buffered(false);
 	sb_timer_stop(&h->snooze_timer);
 	/* let every queued write commit before the sockets go */
 	sb_channels_stop();

@@ -92,6 +92,11 @@ enum sb_log_level { SB_LOG_ERR = 0, SB_LOG_WARN = 1, SB_LOG_INFO = 2, SB_LOG_DEB
 extern int sb_log_level_max;
 void sb_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int sb_log_level_parse(const char *s);
+/* Buffered logging (the serving worker): info and debug lines collect in memory and leave
+ * with sb_log_flush (the loop calls it before it waits, and once a second) or when 32 KiB
+ * are waiting; warnings and errors flush at once. Off: one write per line. */
+void sb_log_buffered(bool on);
+void sb_log_flush(void);
 #define sb_log_enabled(l) ((l) <= sb_log_level_max)
 #define SB_ASSERT(x)                                                                   \
 	do {                                                                           \

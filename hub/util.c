@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <errno.h>
 #include <pthread.h>
+#include <unistd.h>
 
 const char *sb_err_str(int err)
 {
@@ -245,6 +247,50 @@ void sb_arena_free(struct sb_arena *a)
 
 int sb_log_level_max = SB_LOG_INFO;
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+#define LOG_BUF 65536
+static char *log_buf; /* LOG_BUF bytes while buffered */
+static size_t log_len;
+
+static void log_write_locked(const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(2, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return; /* nowhere to log to */
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+static void log_flush_locked(void)
+{
+	log_write_locked(log_buf, log_len);
+	log_len = 0;
+}
+
+void sb_log_flush(void)
+{
+	pthread_mutex_lock(&log_mu);
+	if (log_len)
+		log_flush_locked();
+	pthread_mutex_unlock(&log_mu);
+}
+
+void sb_log_buffered(bool on)
+{
+	pthread_mutex_lock(&log_mu);
+	if (on && !log_buf) {
+		log_buf = sb_malloc(LOG_BUF);
+		log_len = 0;
+	} else if (!on && log_buf) {
+		log_flush_locked();
+		free(log_buf);
+		log_buf = NULL;
+	}
+	pthread_mutex_unlock(&log_mu);
+}
 
 int sb_log_level_parse(const char *s)
 {
@@ -279,12 +325,22 @@ void sb_log(int level, const char *fmt, ...)
 		len = sizeof line - 2;
 	line[len++] = '\n';
 	pthread_mutex_lock(&log_mu);
-	fwrite(line, 1, len, stderr);
+	if (!log_buf) {
+		log_write_locked(line, len);
+	} else {
+		if (log_len + len > LOG_BUF)
+			log_flush_locked();
+		memcpy(log_buf + log_len, line, len);
+		log_len += len;
+		if (level <= SB_LOG_WARN || log_len > LOG_BUF / 2)
+			log_flush_locked();
+	}
 	pthread_mutex_unlock(&log_mu);
 }
 
 _Noreturn void sb_assert_fail(const char *what, const char *file, int line)
 {
+	sb_log_flush();
 	fprintf(stderr, "level=error msg=assertion_failed what=\"%s\" at=%s:%d\n", what, file, line);
 	abort();
 }
