@@ -943,6 +943,6 @@ const struct lws_protocols sb_ws_protocol = {
 	.name = "sb-agent.v1",
 	.callback = cb_ws,
 	.per_session_data_size = sizeof(struct ws_pss),
-	.rx_buffer_size = 512,
+	.rx_buffer_size = 256,
 	.tx_packet_size = 512,
 };
