@@ -22,6 +22,7 @@ static struct {
 	bool polling;
 	_Atomic bool nats_up; /* written by the NATS client's threads */
 	struct sb_timer poll_timer;
+	uint64_t event_gen;
 	char subject[64];
 } cl;
 
@@ -94,7 +95,15 @@ void sb_cluster_publish(const struct sb_event *ev)
 static void poll_fire(struct sb_timer *t)
 {
 	(void)t;
-	sb_ws_resync_from_store();
+	/* read the log only when some process committed events since the last look (one
+	 * memory load; the generation moves after the commit, so reading it first misses
+	 * nothing) */
+	struct sb_store *st = sb_hub_store();
+	uint64_t gen = sb_store_event_gen(st);
+	if (!sb_store_gen_shared(st) || gen != cl.event_gen) {
+		cl.event_gen = gen;
+		sb_ws_resync_from_store();
+	}
 	/* with NATS up the poll is only the safety net: once a second; without it, the path */
 	int ms = cl.nc && cl.nats_up ? POLL_SAFETY_MS : POLL_MS;
 	sb_timer_after(&cl.poll_timer, poll_fire, (uint64_t)ms * 1000);

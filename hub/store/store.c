@@ -158,7 +158,7 @@ static int open_conn(const char *path, bool writer, sqlite3 **out)
 
 static void gen_map(struct sb_store *st)
 {
-	st->gen = &st->local_gen;
+	st->gen = st->local_gen;
 	size_t n = strlen(st->path);
 	char *p = sb_malloc(n + 8);
 	memcpy(p, st->path, n);
@@ -167,8 +167,8 @@ static void gen_map(struct sb_store *st)
 	void *m = MAP_FAILED;
 	if (fd >= 0) {
 		struct stat sb;
-		if (!fstat(fd, &sb) && (sb.st_size >= 8 || !ftruncate(fd, 8)))
-			m = mmap(NULL, 8, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (!fstat(fd, &sb) && (sb.st_size >= 16 || !ftruncate(fd, 16)))
+			m = mmap(NULL, 16, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 		close(fd);
 	}
 	if (m == MAP_FAILED) {
@@ -183,13 +183,23 @@ static void gen_map(struct sb_store *st)
 
 uint64_t sb_store_config_gen(struct sb_store *st)
 {
-	return __atomic_load_n(st->gen, __ATOMIC_ACQUIRE);
+	return __atomic_load_n(&st->gen[0], __ATOMIC_ACQUIRE);
+}
+
+bool sb_store_gen_shared(struct sb_store *st)
+{
+	return st->gen_mapped;
+}
+
+uint64_t sb_store_event_gen(struct sb_store *st)
+{
+	return __atomic_load_n(&st->gen[1], __ATOMIC_ACQUIRE);
 }
 
 /* After a commit that changed configuration: every process's caches look again. */
 static void gen_bump(struct sb_store *st)
 {
-	__atomic_add_fetch(st->gen, 1, __ATOMIC_RELEASE);
+	__atomic_add_fetch(&st->gen[0], 1, __ATOMIC_RELEASE);
 }
 
 void store__config_changed(struct sb_tx *tx)
@@ -232,7 +242,7 @@ void sb_store_close(struct sb_store *st)
 	pthread_mutex_destroy(&st->mu);
 	pthread_cond_destroy(&st->cv);
 	if (st->gen_mapped)
-		munmap(st->gen, 8);
+		munmap(st->gen, 16);
 	free(st->path);
 	free(st);
 }
@@ -522,6 +532,11 @@ static void run_batch(struct sb_store *st, struct sb_wjob *batch)
 			rc = exec(st->wdb, "COMMIT");
 		if (tx.config_changed)
 			gen_bump(st); /* even after a failed commit: a needless look costs little */
+		for (struct sb_wjob *j = batch; j; j = j->next)
+			if (j->events) { /* after the commit: a poller that sees it finds the rows */
+				__atomic_add_fetch(&st->gen[1], 1, __ATOMIC_RELEASE);
+				break;
+			}
 		if (rc != SQLITE_OK) {
 			int e = rc < 0 ? rc : store__err(st->wdb, rc, "commit");
 			exec(st->wdb, "ROLLBACK");

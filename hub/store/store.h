@@ -60,6 +60,11 @@ struct sb_store_hooks {
  * <path>-cfggen, mapped shared). Caches of channels and tenant settings on the loop check it
  * (one memory load) instead of reading the rows for every request. Any thread. */
 uint64_t sb_store_config_gen(struct sb_store *st);
+/* The same for commits that wrote events (same file): a worker polling for other workers'
+ * events reads the log only when it moved. */
+uint64_t sb_store_event_gen(struct sb_store *st);
+/* Whether the generations are shared with other processes (the file could be mapped). */
+bool sb_store_gen_shared(struct sb_store *st);
 
 /* Opens (creating if needed) the database at path, applies pending migrations, opens the
  * read connection. Returns 0 or SB_EDB with a log line naming the cause. */

@@ -68,9 +68,10 @@ struct sb_store {
 
 	/* the configuration generation (sb_store_config_gen): a counter in a small file beside
 	 * the database, mapped shared by every process that opens it; local_gen when the file
-	 * cannot be mapped */
+	 * cannot be mapped. gen[0]: configuration; gen[1]: commits that wrote events
+	 * (sb_store_event_gen) */
 	uint64_t *gen;
-	uint64_t local_gen;
+	uint64_t local_gen[2];
 	bool gen_mapped;
 
 	/* writer thread only: when this process last stamped a channel's health (by channel id
