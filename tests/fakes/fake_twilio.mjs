@@ -7,13 +7,10 @@
 // truncation, slow bodies) and exposes what the hub sent. Node built-ins only.
 //
 //   node tests/fakes/fake_twilio.mjs --port 0 --host 127.0.0.1 [--account AC… --token T]…
-//        [--latency-ms N] [--h2c-port N] [--verbose]
-// prints {"port":N,"control":"http://127.0.0.1:N/_fake","account":"AC…","token":"…"} once listening
-// (and "h2c_port" with --h2c-port: the same API over cleartext HTTP/2, prior knowledge, for
-// benchmarks of many requests in flight over few connections; faults are HTTP/1.1 only).
+//        [--latency-ms N] [--verbose]
+// prints {"port":N,"control":"http://127.0.0.1:N/_fake","account":"AC…","token":"…"} once listening.
 
 import http from 'node:http';
-import http2 from 'node:http2';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { formDecode, formEncode, formUnescape, twilioSignature, smsSegments } from '../lib/twilio.mjs';
 
@@ -26,7 +23,7 @@ const MAX_BODY = 1 << 20;
  * Command line
  */
 function parseArgs(argv) {
-	const o = { port: 0, host: '127.0.0.1', accounts: [], latencyMs: 0, verbose: false, h2cPort: null };
+	const o = { port: 0, host: '127.0.0.1', accounts: [], latencyMs: 0, verbose: false };
 	let pendingSid = null;
 	for (let i = 0; i < argv.length; i++) {
 		const a = argv[i];
@@ -41,7 +38,6 @@ function parseArgs(argv) {
 			o.accounts.push({ sid: pendingSid ?? DEFAULT_ACCOUNT, token: val() });
 			pendingSid = null;
 		} else if (a === '--latency-ms') o.latencyMs = Number(val());
-		else if (a === '--h2c-port') o.h2cPort = Number(val());
 		else if (a === '--verbose') o.verbose = true;
 		else throw new Error(`unknown argument ${a}`);
 	}
@@ -811,28 +807,16 @@ server.on('clientError', (err, socket) => {
 	else socket.destroy();
 });
 
-// HTTP/2 without TLS (prior knowledge), as a second listener: the control API stays on
-// HTTP/1.1 for the tests' plain clients.
-const h2server = opts.h2cPort === null ? null
-	: http2.createServer({ settings: { maxConcurrentStreams: 1000 } }, onRequest);
-
 function shutdown() {
 	server.closeAllConnections?.();
 	server.close();
-	h2server?.close();
 	process.exit(0);
 }
 process.on('SIGTERM', shutdown);
 process.on('SIGINT', shutdown);
 
-function announce() {
+server.listen(opts.port, opts.host, () => {
 	const { port } = server.address();
 	const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
-	const out = { port, control: `http://${host}:${port}/_fake`, account: firstAccount.sid, token: firstAccount.token };
-	if (h2server) out.h2c_port = h2server.address().port;
-	process.stdout.write(JSON.stringify(out) + '\n');
-}
-server.listen(opts.port, opts.host, () => {
-	if (h2server) h2server.listen(opts.h2cPort, opts.host, announce);
-	else announce();
+	process.stdout.write(JSON.stringify({ port, control: `http://${host}:${port}/_fake`, account: firstAccount.sid, token: firstAccount.token }) + '\n');
 });
