@@ -14,6 +14,8 @@
 #include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -154,6 +156,33 @@ static int open_conn(const char *path, bool writer, sqlite3 **out)
 	return 0;
 }
 
+/* ---- the writers' lock ----
+ * sqlite lets one writer in at a time and makes the others wait in its busy handler, which
+ * sleeps and retries: two workers' writers then spend their time asleep (ingest fell from
+ * 7,000/s to 1,430/s with two workers). Every writer of this database first takes an
+ * exclusive flock on <path>-wlock, so a waiting writer sleeps in the kernel and wakes the
+ * moment the other commits; the kernel drops the lock of a process that dies. */
+
+static void wlock_open(struct sb_store *st)
+{
+	size_t n = strlen(st->path);
+	char *p = sb_malloc(n + 7);
+	memcpy(p, st->path, n);
+	memcpy(p + n, "-wlock", 7);
+	st->wlock_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (st->wlock_fd < 0) /* then sqlite's busy handler alone orders the writers */
+		sb_log(SB_LOG_WARN, "msg=writer_lock_unavailable path=%s", p);
+	free(p);
+}
+
+static void wlock(struct sb_store *st, bool on)
+{
+	if (st->wlock_fd < 0)
+		return;
+	while (flock(st->wlock_fd, on ? LOCK_EX : LOCK_UN) && errno == EINTR)
+		;
+}
+
 /* ---- the configuration generation ---- */
 
 static void gen_map(struct sb_store *st)
@@ -213,6 +242,7 @@ int sb_store_open(const char *path, struct sb_store **out)
 	 * (fails harmlessly with SQLITE_MISUSE once sqlite is initialised) */
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	struct sb_store *st = sb_calloc(1, sizeof *st);
+	st->wlock_fd = -1;
 	st->path = sb_strdup(path);
 	pthread_mutex_init(&st->mu, NULL);
 	pthread_cond_init(&st->cv, NULL);
@@ -222,6 +252,7 @@ int sb_store_open(const char *path, struct sb_store **out)
 		return SB_EDB;
 	}
 	gen_map(st);
+	wlock_open(st);
 	*out = st;
 	return 0;
 }
@@ -243,6 +274,8 @@ void sb_store_close(struct sb_store *st)
 	pthread_cond_destroy(&st->cv);
 	if (st->gen_mapped)
 		munmap(st->gen, 16);
+	if (st->wlock_fd >= 0)
+		close(st->wlock_fd);
 	free(st->path);
 	free(st);
 }
@@ -505,6 +538,7 @@ static void run_batch(struct sb_store *st, struct sb_wjob *batch)
 			    .seqs = &st->seqs };
 	/* the busy handler already waited up to its timeout (5 s): when another process still
 	 * holds the database, fail this batch (503: providers retry) rather than hang */
+	wlock(st, true);
 	int rc = exec(st->wdb, "BEGIN IMMEDIATE");
 	bool began = rc == SQLITE_OK;
 	int njobs = 0;
@@ -548,6 +582,7 @@ static void run_batch(struct sb_store *st, struct sb_wjob *batch)
 			}
 		}
 	}
+	wlock(st, false);
 	seqs_clear(&st->seqs);
 	if (st->hooks.on_commit) {
 		uint64_t now = sb_now_us();
@@ -680,15 +715,20 @@ int sb_store_run_sync(struct sb_store *st, sb_store_run_fn run, void *arg)
 {
 	SB_ASSERT(!st->started);
 	struct sb_tx tx = { .st = st, .db = st->wdb, .cache = &st->wcache, .now = sb_wall_ms() };
+	wlock(st, true);
 	int rc = exec(st->wdb, "BEGIN IMMEDIATE");
-	if (rc != SQLITE_OK)
+	if (rc != SQLITE_OK) {
+		wlock(st, false);
 		return store__err(st->wdb, rc, "begin");
+	}
 	rc = run(&tx, arg);
 	if (rc) {
 		exec(st->wdb, "ROLLBACK");
+		wlock(st, false);
 		return rc;
 	}
 	rc = exec(st->wdb, "COMMIT");
+	wlock(st, false);
 	if (tx.config_changed)
 		gen_bump(st);
 	if (rc != SQLITE_OK) {

@@ -71,6 +71,7 @@ struct sb_store {
 	 * cannot be mapped. gen[0]: configuration; gen[1]: commits that wrote events
 	 * (sb_store_event_gen) */
 	uint64_t *gen;
+	int wlock_fd; /* <path>-wlock, flocked around each write transaction; -1 if none */
 	uint64_t local_gen[2];
 	bool gen_mapped;
 
