@@ -323,6 +323,16 @@ struct chan_rt *sb_chan_get(int64_t tenant, int64_t id)
 	return c;
 }
 
+int sb_chan_free_slots(void)
+{
+	int n = 0;
+	for (size_t i = 0; i < CHAN_BUCKETS; i++)
+		for (struct chan_rt *c = chans[i]; c; c = c->next)
+			if (c->inflight < sb_chan_cap(c))
+				n += sb_chan_cap(c) - c->inflight;
+	return n;
+}
+
 struct chan_rt *sb_chan_by_key(const char *key)
 {
 	if (strlen(key) > 60)
@@ -641,8 +651,12 @@ static int send_run(struct sb_tx *tx, void *arg)
 
 static void send_after(struct sb_req *r)
 {
-	(void)r;
-	sb_outbox_kick();
+	struct api_ctx *c = r->ctx;
+	struct send_ctx *sc = c->extra;
+	if (sc)
+		sb_outbox_kick_chan(c->tenant, sc->in.channel);
+	else
+		sb_outbox_kick(); /* a retry */
 }
 
 /* Checks and fills sc->in for a send to conversation conv; answers nothing, returns an
@@ -849,7 +863,7 @@ static void ws_send_done(void *arg, int rc)
 	}
 	sb_ws_release(w->h);
 	if (rc >= 0)
-		sb_outbox_kick();
+		sb_outbox_kick_chan(w->tenant, w->sc.in.channel);
 	sb_buf_free(&w->sc.out);
 	free((char *)w->sc.in.body);
 	free((char *)w->sc.in.client_id);

@@ -7,6 +7,13 @@
  * maximum age; PERMANENT fails the message with the provider's code and a plain reason;
  * AMBIGUOUS waits for the status callback (our outbox id rides its URL) or a lookup.
  * Runs on the service thread; per-channel concurrency is capped by channel.max_inflight.
+ *
+ * Batches: the rows one scan picks are marked SENDING in one write job, and their requests
+ * leave only once that job committed; the answers that arrive within one loop pass are
+ * settled in one write job. A row whose mark finds it no longer due (another worker took
+ * it, a retry closed it) is dropped alone; a job that fails marks or settles none of its
+ * rows (its savepoint is rolled back): marks are picked up again by a later scan, settles
+ * are redone one job per row, so one bad row cannot cost the others their outcome.
  */
 #include "channels.h"
 #include "httpc.h"
@@ -18,21 +25,45 @@
 #define BACKOFF_BASE_MS 1000
 #define BACKOFF_CAP_MS 60000
 
+#define FULL_SCAN_MS 100
+
+struct send_op;
+
+/* A list of ops, grown by op_list_add. Lifetime: the dispatcher's, or a batch job's. */
+struct op_list {
+	struct send_op **op;
+	size_t n, cap;
+};
+
+/* One write job over several rows (marks or settles). Lifetime: from submit to its done. */
+struct op_batch {
+	struct sb_wjob job;
+	struct op_list l;
+};
+
 static struct {
-	struct sb_timer timer;
+	struct sb_timer timer, settle_timer;
 	bool running, stopping, scan_again;
-	bool blocked; /* the last scan found only rows of full channels */
+	bool kick_pending;  /* the timer is armed to scan at once */
+	bool settle_armed;  /* settle_timer is armed */
+	bool blocked; /* the last scan left no free slot: only a freed slot scans again */
 	int64_t max_age_ms, reconcile_ms;
+	int64_t last_full_ms; /* the last scan that walked past full channels to the limit */
 	/* ids in flight on this process, so a row is never picked twice */
 	int64_t *inflight;
 	size_t n_inflight, cap_inflight;
 	struct sb_wjob recover_job;
+	struct op_list picked;   /* rows the running scan took: one mark job when it ends */
+	struct op_list settling; /* answers waiting for the next settle job */
+	int free_left;           /* the running scan: free slots left on cached channels */
 } ob;
 
 struct send_op {
-	struct sb_wjob job;
+	struct sb_wjob job; /* a settle of this row alone (after its batch failed) */
 	struct sb_outbox_row *row;
 	bool lookup;
+	bool settle_after_mark; /* opted out: marked only so that it can be settled FAILED */
+	int mark_rc;            /* this row's mark, in a batch that committed */
 	/* the result, for the settle job */
 	int state;
 	int64_t next_at;
@@ -69,6 +100,31 @@ static void inflight_del(int64_t id)
 		}
 }
 
+static void op_list_add(struct op_list *l, struct send_op *op)
+{
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 64;
+		l->op = sb_realloc(l->op, l->cap * sizeof *l->op);
+	}
+	l->op[l->n++] = op;
+}
+
+/* Moves the list's ops into a new batch job (the list is left empty). */
+static struct op_batch *batch_take(struct op_list *l)
+{
+	struct op_batch *b = sb_calloc(1, sizeof *b);
+	b->l = *l;
+	*l = (struct op_list){ 0 };
+	b->job.arg = b;
+	return b;
+}
+
+static void batch_free(struct op_batch *b)
+{
+	free(b->l.op);
+	free(b);
+}
+
 static void schedule(int64_t at_ms)
 {
 	if (ob.stopping || !sb_hub_lws())
@@ -76,6 +132,9 @@ static void schedule(int64_t at_ms)
 	int64_t wait = at_ms - sb_wall_ms();
 	if (wait < 0)
 		wait = 0;
+	if (ob.kick_pending && wait > 0)
+		return; /* a scan is due at once anyway; it schedules the next one */
+	ob.kick_pending = wait == 0;
 	sb_timer_after(&ob.timer, tick_fire, (uint64_t)wait * 1000 + 100);
 }
 
@@ -89,11 +148,20 @@ static void kick_freed(void)
 void sb_outbox_kick(void)
 {
 	if (ob.blocked)
-		return; /* a settle will scan (rows are also found by the next_at timer) */
+		return; /* a freed slot will scan (rows are also found by the next_at timer) */
 	if (ob.running)
 		ob.scan_again = true;
-	else
+	else if (!ob.kick_pending)
 		schedule(0);
+}
+
+void sb_outbox_kick_chan(int64_t tenant, int64_t channel)
+{
+	/* a row of a channel with a free slot can go even when every other channel is full */
+	struct chan_rt *c = ob.blocked ? sb_chan_get(tenant, channel) : NULL;
+	if (c && c->inflight < sb_chan_cap(c))
+		ob.blocked = false;
+	sb_outbox_kick();
 }
 
 static void op_free(struct send_op *op)
@@ -128,23 +196,83 @@ static int settle_run(struct sb_tx *tx, void *arg)
 	return rc;
 }
 
-static void settle_done(void *arg, int rc)
+/* The end of a row's trip: the settle committed (or failed for good). */
+static void settled(struct send_op *op, int rc)
 {
-	struct send_op *op = arg;
 	if (rc)
 		sb_log(SB_LOG_ERR, "msg=outbox_settle_failed tenant=%lld outbox=%lld err=\"%s\"",
 		       (long long)op->row->tenant, (long long)op->row->id, sb_err_str(rc));
 	inflight_del(op->row->id);
 	op_free(op);
+}
+
+static void settle_one_done(void *arg, int rc)
+{
+	settled(arg, rc);
 	kick_freed();
 }
 
+static int settle_batch_run(struct sb_tx *tx, void *arg)
+{
+	struct op_batch *b = arg;
+	for (size_t i = 0; i < b->l.n; i++) {
+		int rc = settle_run(tx, b->l.op[i]);
+		if (rc)
+			return rc; /* the batch's savepoint is rolled back: none is settled */
+	}
+	return 0;
+}
+
+static void settle_batch_done(void *arg, int rc)
+{
+	struct op_batch *b = arg;
+	for (size_t i = 0; i < b->l.n; i++) {
+		struct send_op *op = b->l.op[i];
+		if (rc && b->l.n > 1) {
+			/* one row (or the commit) failed the whole job: settle each alone, so the
+			 * others keep their outcome and the failing one is logged by itself */
+			op->job.run = settle_run;
+			op->job.done = settle_one_done;
+			op->job.arg = op;
+			sb_store_submit(sb_hub_store(), &op->job);
+			continue;
+		}
+		settled(op, rc);
+	}
+	batch_free(b);
+	kick_freed(); /* retried rows have a new next_at; unsent ones freed their slot */
+}
+
+static void settle_flush(void)
+{
+	ob.settle_armed = false;
+	sb_timer_stop(&ob.settle_timer);
+	if (!ob.settling.n)
+		return;
+	struct op_batch *b = batch_take(&ob.settling);
+	b->job.run = settle_batch_run;
+	b->job.done = settle_batch_done;
+	sb_store_submit(sb_hub_store(), &b->job);
+}
+
+static void settle_timer_fire(struct sb_timer *t)
+{
+	(void)t;
+	settle_flush();
+}
+
+/* Queues the row's outcome; every outcome queued in this loop pass commits in one job. */
 static void settle(struct send_op *op)
 {
-	op->job.run = settle_run;
-	op->job.done = settle_done;
-	op->job.arg = op;
-	sb_store_submit(sb_hub_store(), &op->job);
+	op_list_add(&ob.settling, op);
+	if (ob.stopping || !sb_hub_lws()) {
+		settle_flush();
+		return;
+	}
+	if (!ob.settle_armed) {
+		ob.settle_armed = true;
+		sb_timer_after(&ob.settle_timer, settle_timer_fire, 0);
+	}
 }
 
 /* ---- the provider's answer ---- */
@@ -242,6 +370,7 @@ static void classify(struct send_op *op, const struct sb_httpc_res *res)
 static void http_done(void *arg, const struct sb_httpc_res *res)
 {
 	classify(arg, res);
+	kick_freed(); /* its slot is free: the next row can be marked while this one settles */
 }
 
 /* ---- sending ---- */
@@ -305,42 +434,48 @@ static void perform(struct send_op *op, struct chan_rt *c)
 	sb_arena_free(&a);
 }
 
-static int mark_run(struct sb_tx *tx, void *arg)
+static int mark_batch_run(struct sb_tx *tx, void *arg)
 {
-	struct send_op *op = arg;
-	return sb_tx_outbox_mark_sending(tx, op->row->tenant, op->row->id);
+	struct op_batch *b = arg;
+	for (size_t i = 0; i < b->l.n; i++) {
+		struct send_op *op = b->l.op[i];
+		op->mark_rc = sb_tx_outbox_mark_sending(tx, op->row->tenant, op->row->id);
+		/* no longer due (taken by another worker, closed by a retry): that row only */
+		if (op->mark_rc && op->mark_rc != SB_ECONFLICT)
+			return op->mark_rc; /* the savepoint is rolled back: no row is marked */
+	}
+	return 0;
 }
 
-static void mark_done(void *arg, int rc)
+/* The marks committed (or none did): only now may the marked rows' requests leave. */
+static void mark_batch_done(void *arg, int rc)
 {
-	struct send_op *op = arg;
-	struct chan_rt *c = sb_chan_get(op->row->tenant, op->row->channel);
-	if (rc || !c || ob.stopping) {
+	struct op_batch *b = arg;
+	bool freed = false;
+	if (rc)
+		sb_log(SB_LOG_WARN, "msg=outbox_mark_failed rows=%zu err=\"%s\"", b->l.n,
+		       sb_err_str(rc));
+	for (size_t i = 0; i < b->l.n; i++) {
+		struct send_op *op = b->l.op[i];
+		struct chan_rt *c = sb_chan_get(op->row->tenant, op->row->channel);
 		if (c)
-			c->inflight--;
-		inflight_del(op->row->id);
-		op_free(op);
-		ob.blocked = false; /* a slot is free again */
-		return;
+			c->inflight--; /* the slot reserved while the mark committed */
+		if (rc || op->mark_rc || !c || ob.stopping) {
+			inflight_del(op->row->id);
+			op_free(op);
+			freed = true;
+			continue;
+		}
+		if (op->settle_after_mark) {
+			settle(op);
+			continue;
+		}
+		op->row->attempts++;
+		perform(op, c); /* counts the slot again while the request is out */
 	}
-	op->row->attempts++;
-	c->inflight--; /* perform counts it again while the request is out */
-	perform(op, c);
-}
-
-static void optout_marked(void *arg, int rc)
-{
-	struct send_op *op = arg;
-	struct chan_rt *c = sb_chan_get(op->row->tenant, op->row->channel);
-	if (c)
-		c->inflight--;
-	if (rc) {
-		inflight_del(op->row->id);
-		op_free(op);
+	batch_free(b);
+	if (freed)
 		ob.blocked = false; /* a slot is free again */
-		return;
-	}
-	settle(op);
 }
 
 static void due_row(void *ud, struct sb_outbox_row *row)
@@ -351,7 +486,7 @@ static void due_row(void *ud, struct sb_outbox_row *row)
 		return;
 	}
 	struct chan_rt *c = sb_chan_get(row->tenant, row->channel);
-	if (!c || c->inflight >= (c->row.max_inflight > 0 ? c->row.max_inflight : 16)) {
+	if (!c || c->inflight >= sb_chan_cap(c)) {
 		sb_outbox_row_free(row); /* picked up again when a slot frees */
 		return;
 	}
@@ -383,28 +518,25 @@ static void due_row(void *ud, struct sb_outbox_row *row)
 		snprintf(op->reason, sizeof op->reason,
 			 "The customer replied STOP to this number before it was sent.");
 		/* settle takes RECONCILE or SENDING rows only: mark, then settle */
-		op->job.run = mark_run;
-		op->job.done = optout_marked;
-		op->job.arg = op;
-		c->inflight++;
-		sb_store_submit(sb_hub_store(), &op->job);
-		return;
+		op->settle_after_mark = true;
 	}
 	c->inflight++; /* reserve the slot while the mark commits */
-	op->job.run = mark_run;
-	op->job.done = mark_done;
-	op->job.arg = op;
-	sb_store_submit(sb_hub_store(), &op->job);
+	if (ob.free_left > 0)
+		ob.free_left--;
+	op_list_add(&ob.picked, op);
 }
 
-/* Before a due row is read: only rows this process can send now. After SKIP_RUN rows in a
- * row that cannot go (their channels are full), the rest of the backlog waits for a slot
- * to free (settle_done kicks the scan again). */
+/* Before a due row is read: only rows this process can send now. A scan started by a kick
+ * stops once no cached channel has a free slot (the rest of the backlog waits for a slot to
+ * free); every FULL_SCAN_MS one walks on to the limit, so that rows of channels not cached
+ * yet (after a restart, or another worker's) are found too. */
 static int want_row(void *ud, int64_t tenant, int64_t channel, int64_t id)
 {
 	int *skipped = ud;
+	if (ob.free_left == 0 && (ob.free_left = sb_chan_free_slots()) == 0)
+		return -1; /* every cached channel is full */
 	struct chan_rt *c = inflight_has(id) ? NULL : sb_chan_get(tenant, channel);
-	if (c && c->inflight < (c->row.max_inflight > 0 ? c->row.max_inflight : 16))
+	if (c && c->inflight < sb_chan_cap(c))
 		return 1;
 	(*skipped)++;
 	return 0;
@@ -413,17 +545,31 @@ static int want_row(void *ud, int64_t tenant, int64_t channel, int64_t id)
 static void tick_fire(struct sb_timer *t)
 {
 	(void)t;
+	ob.kick_pending = false;
 	if (ob.stopping)
 		return;
 	ob.running = true;
 	ob.scan_again = false;
-	int skipped = 0;
-	int taken = sb_store_outbox_due_filtered(sb_hub_store(), sb_wall_ms(), SCAN_LIMIT,
-						 want_row, due_row, &skipped);
-	/* nothing could go and something waits behind full channels: new rows wait with it
-	 * until a slot frees (a settle), instead of a scan for every row committed */
-	ob.blocked = !taken && skipped;
+	int64_t now = sb_wall_ms();
+	bool full = now - ob.last_full_ms >= FULL_SCAN_MS;
+	if (full)
+		ob.last_full_ms = now;
+	ob.free_left = full ? -1 : sb_chan_free_slots();
+	int skipped = 0, taken = 0;
+	if (full || ob.free_left > 0)
+		taken = sb_store_outbox_due_filtered(sb_hub_store(), now, SCAN_LIMIT, want_row,
+						     due_row, &skipped);
+	/* nothing more can go until a slot frees (a send's answer): new rows wait with the
+	 * backlog instead of a scan for every row committed */
+	ob.blocked = (!taken && skipped) || sb_chan_free_slots() == 0;
 	ob.running = false;
+	if (ob.picked.n) {
+		/* every row this scan took: marked SENDING in one commit, sent after it */
+		struct op_batch *b = batch_take(&ob.picked);
+		b->job.run = mark_batch_run;
+		b->job.done = mark_batch_done;
+		sb_store_submit(sb_hub_store(), &b->job);
+	}
 	int64_t next = sb_store_outbox_next_at(sb_hub_store());
 	if (ob.scan_again)
 		schedule(sb_wall_ms() + 5);
@@ -464,4 +610,6 @@ void sb_outbox_stop(void)
 {
 	ob.stopping = true;
 	sb_timer_stop(&ob.timer);
+	ob.kick_pending = false;
+	settle_flush(); /* answers already in: the store commits them before it stops */
 }
