@@ -53,6 +53,9 @@ const char *sb_bridge_status_name(enum sb_bridge_status s);
  * which scans even then when that channel has a free slot. */
 void sb_outbox_kick(void);
 void sb_outbox_kick_chan(int64_t tenant, int64_t channel);
+/* A row just committed PENDING by this process, handed over whole (owned from the call on,
+ * freed when it cannot be queued: the store's scan finds it then). */
+void sb_outbox_take(struct sb_outbox_row *row);
 int sb_outbox_start(void);
 void sb_outbox_stop(void);
 

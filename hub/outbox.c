@@ -26,6 +26,19 @@
 #define BACKOFF_CAP_MS 60000
 
 #define FULL_SCAN_MS 100
+#define FRESH_MAX 65536 /* rows queued in memory, all channels together */
+#define FRESH_BUCKETS 256
+
+/* Rows this process just committed PENDING, per channel, in id order (commit order), so the
+ * dispatcher sends them without reading them back. The store stays the truth: a row that
+ * does not fit here, or that another process committed, is found by the store's scan, which
+ * skips the rows queued here. Lifetime: the process (a queue is kept once made). */
+struct fresh_q {
+	struct fresh_q *next;
+	int64_t tenant, channel;
+	struct sb_outbox_row **ring;
+	size_t head, n, cap;
+};
 
 struct send_op;
 
@@ -42,12 +55,18 @@ struct op_batch {
 };
 
 static struct {
-	struct sb_timer timer, settle_timer;
+	struct sb_timer timer, kick_timer, settle_timer;
 	bool running, stopping, scan_again;
-	bool kick_pending;  /* the timer is armed to scan at once */
-	bool settle_armed;  /* settle_timer is armed */
-	bool blocked; /* the last scan left no free slot: only a freed slot scans again */
+	bool kick_armed;   /* kick_timer is armed */
+	bool settle_armed; /* settle_timer is armed */
+	bool db_due;       /* the store may hold due rows that are not queued here */
+	bool db_backlog;   /* rows did not fit the queues: walk the store until it is caught up */
 	int64_t max_age_ms, reconcile_ms;
+	struct fresh_q *fresh[FRESH_BUCKETS];
+	size_t n_fresh;
+	/* the running walk */
+	int walk_seen, walk_foreign;
+	bool walk_cut;
 	int64_t last_full_ms; /* the last scan that walked past full channels to the limit */
 	/* ids in flight on this process, so a row is never picked twice */
 	int64_t *inflight;
@@ -125,6 +144,9 @@ static void batch_free(struct op_batch *b)
 	free(b);
 }
 
+static void kick_fire(struct sb_timer *t);
+
+/* The store's timer: due retries and reconciles, rows not queued here. */
 static void schedule(int64_t at_ms)
 {
 	if (ob.stopping || !sb_hub_lws())
@@ -132,36 +154,130 @@ static void schedule(int64_t at_ms)
 	int64_t wait = at_ms - sb_wall_ms();
 	if (wait < 0)
 		wait = 0;
-	if (ob.kick_pending && wait > 0)
-		return; /* a scan is due at once anyway; it schedules the next one */
-	ob.kick_pending = wait == 0;
 	sb_timer_after(&ob.timer, tick_fire, (uint64_t)wait * 1000 + 100);
 }
 
-/* A slot was freed (or a row settled): scan again even when blocked. */
+/* Dispatch at the end of this loop pass (once, however many kicks came). */
+static void kick_soon(void)
+{
+	if (ob.running) {
+		ob.scan_again = true;
+		return;
+	}
+	if (ob.kick_armed || ob.stopping || !sb_hub_lws())
+		return;
+	ob.kick_armed = true;
+	sb_timer_after(&ob.kick_timer, kick_fire, 0);
+}
+
+/* A slot was freed: queued rows can go. */
 static void kick_freed(void)
 {
-	ob.blocked = false;
-	sb_outbox_kick();
+	kick_soon();
 }
 
 void sb_outbox_kick(void)
 {
-	if (ob.blocked)
-		return; /* a freed slot will scan (rows are also found by the next_at timer) */
-	if (ob.running)
-		ob.scan_again = true;
-	else if (!ob.kick_pending)
-		schedule(0);
+	ob.db_due = true; /* a row committed that was not handed over (a retry, a duplicate) */
+	kick_soon();
 }
 
 void sb_outbox_kick_chan(int64_t tenant, int64_t channel)
 {
-	/* a row of a channel with a free slot can go even when every other channel is full */
-	struct chan_rt *c = ob.blocked ? sb_chan_get(tenant, channel) : NULL;
-	if (c && c->inflight < sb_chan_cap(c))
-		ob.blocked = false;
+	(void)tenant;
+	(void)channel;
 	sb_outbox_kick();
+}
+
+/* ---- rows queued in memory ---- */
+
+static struct fresh_q *fresh_find(int64_t channel, bool make)
+{
+	struct fresh_q **pp = &ob.fresh[(uint64_t)channel % FRESH_BUCKETS];
+	for (struct fresh_q *q = *pp; q; q = q->next)
+		if (q->channel == channel)
+			return q;
+	if (!make)
+		return NULL;
+	struct fresh_q *q = sb_calloc(1, sizeof *q);
+	q->channel = channel;
+	q->next = *pp;
+	*pp = q;
+	return q;
+}
+
+static struct sb_outbox_row *fresh_at(const struct fresh_q *q, size_t i)
+{
+	return q->ring[(q->head + i) % q->cap];
+}
+
+/* Is row id queued here? (ids ascend along the queue) */
+static bool fresh_has(int64_t channel, int64_t id)
+{
+	struct fresh_q *q = fresh_find(channel, false);
+	if (!q || !q->n || id < fresh_at(q, 0)->id || id > fresh_at(q, q->n - 1)->id)
+		return false;
+	size_t lo = 0, hi = q->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int64_t v = fresh_at(q, mid)->id;
+		if (v == id)
+			return true;
+		if (v < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+void sb_outbox_take(struct sb_outbox_row *row)
+{
+	struct fresh_q *q = ob.stopping ? NULL : fresh_find(row->channel, true);
+	if (!q || ob.n_fresh >= FRESH_MAX || (q->n && fresh_at(q, q->n - 1)->id >= row->id)) {
+		/* the store's scan finds it */
+		sb_outbox_row_free(row);
+		ob.db_backlog = true;
+		kick_soon();
+		return;
+	}
+	if (q->n == q->cap) {
+		size_t cap = q->cap ? q->cap * 2 : 64;
+		struct sb_outbox_row **ring = sb_malloc(cap * sizeof *ring);
+		for (size_t i = 0; i < q->n; i++)
+			ring[i] = fresh_at(q, i);
+		free(q->ring);
+		q->ring = ring;
+		q->cap = cap;
+		q->head = 0;
+	}
+	q->ring[(q->head + q->n) % q->cap] = row;
+	q->n++;
+	q->tenant = row->tenant;
+	ob.n_fresh++;
+	kick_soon();
+}
+
+static struct sb_outbox_row *fresh_pop(struct fresh_q *q)
+{
+	struct sb_outbox_row *r = q->ring[q->head];
+	q->head = (q->head + 1) % q->cap;
+	q->n--;
+	ob.n_fresh--;
+	return r;
+}
+
+static void fresh_free_all(void)
+{
+	for (size_t b = 0; b < FRESH_BUCKETS; b++)
+		while (ob.fresh[b]) {
+			struct fresh_q *q = ob.fresh[b];
+			ob.fresh[b] = q->next;
+			while (q->n)
+				sb_outbox_row_free(fresh_pop(q));
+			free(q->ring);
+			free(q);
+		}
 }
 
 static void op_free(struct send_op *op)
@@ -209,6 +325,7 @@ static void settled(struct send_op *op, int rc)
 static void settle_one_done(void *arg, int rc)
 {
 	settled(arg, rc);
+	ob.db_due = true;
 	kick_freed();
 }
 
@@ -237,10 +354,12 @@ static void settle_batch_done(void *arg, int rc)
 			sb_store_submit(sb_hub_store(), &op->job);
 			continue;
 		}
+		if (op->state == SB_OB_RETRY || op->state == SB_OB_RECONCILE)
+			ob.db_due = true; /* a new next_at for the store's timer */
 		settled(op, rc);
 	}
 	batch_free(b);
-	kick_freed(); /* retried rows have a new next_at; unsent ones freed their slot */
+	kick_freed(); /* unsent ones (a request never built) freed their slot */
 }
 
 static void settle_flush(void)
@@ -443,6 +562,10 @@ static int mark_batch_run(struct sb_tx *tx, void *arg)
 		/* no longer due (taken by another worker, closed by a retry): that row only */
 		if (op->mark_rc && op->mark_rc != SB_ECONFLICT)
 			return op->mark_rc; /* the savepoint is rolled back: no row is marked */
+		/* the customer said STOP after this was queued: it never leaves (asked here, in
+		 * the transaction that marks it, so no STOP can slip in between) */
+		op->settle_after_mark = !op->mark_rc &&
+					sb_tx_optout_get(tx, op->row->tenant, op->sender, op->row->to) == 1;
 	}
 	return 0;
 }
@@ -455,6 +578,8 @@ static void mark_batch_done(void *arg, int rc)
 	if (rc)
 		sb_log(SB_LOG_WARN, "msg=outbox_mark_failed rows=%zu err=\"%s\"", b->l.n,
 		       sb_err_str(rc));
+	if (rc)
+		ob.db_due = true; /* its rows are still due: the store's next walk finds them */
 	for (size_t i = 0; i < b->l.n; i++) {
 		struct send_op *op = b->l.op[i];
 		struct chan_rt *c = sb_chan_get(op->row->tenant, op->row->channel);
@@ -467,6 +592,12 @@ static void mark_batch_done(void *arg, int rc)
 			continue;
 		}
 		if (op->settle_after_mark) {
+			op->state = SB_OB_FAILED;
+			snprintf(op->status, sizeof op->status, "failed");
+			snprintf(op->code, sizeof op->code, "opted_out");
+			snprintf(op->reason, sizeof op->reason,
+				 "The customer replied STOP to this number before it was sent.");
+			op->opt_out = false;
 			settle(op);
 			continue;
 		}
@@ -474,13 +605,14 @@ static void mark_batch_done(void *arg, int rc)
 		perform(op, c); /* counts the slot again while the request is out */
 	}
 	batch_free(b);
-	if (freed)
-		ob.blocked = false; /* a slot is free again */
+	if (freed && !rc)
+		kick_freed(); /* a slot is free again (after a failed job: at the timer's pace) */
 }
 
-static void due_row(void *ud, struct sb_outbox_row *row)
+/* Takes a due row (owned from the call on): a lookup, a visible failure, or a slot reserved
+ * and the row added to this pass's mark job. */
+static void take_row(struct sb_outbox_row *row)
 {
-	(void)ud; /* the scan's skip counter: due_row takes every row it is handed */
 	if (inflight_has(row->id)) {
 		sb_outbox_row_free(row);
 		return;
@@ -510,71 +642,130 @@ static void due_row(void *ud, struct sb_outbox_row *row)
 		perform(op, c);
 		return;
 	}
-	if (sb_store_optout_get(sb_hub_store(), row->tenant, c->row.sender, row->to) == 1) {
-		/* the customer said STOP after this was queued: it never leaves */
-		op->state = SB_OB_FAILED;
-		snprintf(op->status, sizeof op->status, "failed");
-		snprintf(op->code, sizeof op->code, "opted_out");
-		snprintf(op->reason, sizeof op->reason,
-			 "The customer replied STOP to this number before it was sent.");
-		/* settle takes RECONCILE or SENDING rows only: mark, then settle */
-		op->settle_after_mark = true;
-	}
+	/* the mark job asks whether the customer opted out of this sender meanwhile */
+	snprintf(op->sender, sizeof op->sender, "%s", c->row.sender);
 	c->inflight++; /* reserve the slot while the mark commits */
 	if (ob.free_left > 0)
 		ob.free_left--;
 	op_list_add(&ob.picked, op);
 }
 
-/* Before a due row is read: only rows this process can send now. A scan started by a kick
- * stops once no cached channel has a free slot (the rest of the backlog waits for a slot to
- * free); every FULL_SCAN_MS one walks on to the limit, so that rows of channels not cached
- * yet (after a restart, or another worker's) are found too. */
+static void due_row(void *ud, struct sb_outbox_row *row)
+{
+	(void)ud;
+	take_row(row);
+}
+
+/* Before a due row of the store is read: only rows this process can send now and has not
+ * queued in memory. Unless it is a full walk, it stops once no cached channel has a free
+ * slot (the rest of the backlog waits for a slot to free); a full walk, every FULL_SCAN_MS,
+ * goes on to the limit, so that rows of channels not cached yet are found too. */
 static int want_row(void *ud, int64_t tenant, int64_t channel, int64_t id)
 {
 	int *skipped = ud;
-	if (ob.free_left == 0 && (ob.free_left = sb_chan_free_slots()) == 0)
+	ob.walk_seen++;
+	if (ob.free_left == 0 && (ob.free_left = sb_chan_free_slots()) == 0) {
+		ob.walk_cut = true;
 		return -1; /* every cached channel is full */
-	struct chan_rt *c = inflight_has(id) ? NULL : sb_chan_get(tenant, channel);
+	}
+	if (inflight_has(id) || fresh_has(channel, id))
+		return 0; /* already on its way */
+	ob.walk_foreign++;
+	struct chan_rt *c = sb_chan_get(tenant, channel);
 	if (c && c->inflight < sb_chan_cap(c))
 		return 1;
 	(*skipped)++;
 	return 0;
 }
 
-static void tick_fire(struct sb_timer *t)
+/* Queued rows of channels with free slots, oldest first per channel. */
+static void dispatch_fresh(void)
 {
-	(void)t;
-	ob.kick_pending = false;
-	if (ob.stopping)
+	if (!ob.n_fresh)
 		return;
-	ob.running = true;
-	ob.scan_again = false;
+	for (size_t b = 0; b < FRESH_BUCKETS; b++)
+		for (struct fresh_q *q = ob.fresh[b]; q; q = q->next) {
+			if (!q->n)
+				continue;
+			struct chan_rt *c = sb_chan_get(q->tenant, q->channel);
+			if (!c) {
+				/* the channel is gone: the store's walk decides about its rows */
+				while (q->n)
+					sb_outbox_row_free(fresh_pop(q));
+				ob.db_due = true;
+				continue;
+			}
+			while (q->n && c->inflight < sb_chan_cap(c))
+				take_row(fresh_pop(q));
+		}
+}
+
+/* The store's walk: due reconciles and retries, and (first_sends) due first sends that are
+ * not queued here. Sets the timer for the next due row. */
+static void walk_store(bool first_sends)
+{
 	int64_t now = sb_wall_ms();
 	bool full = now - ob.last_full_ms >= FULL_SCAN_MS;
 	if (full)
 		ob.last_full_ms = now;
 	ob.free_left = full ? -1 : sb_chan_free_slots();
-	int skipped = 0, taken = 0;
+	ob.walk_seen = ob.walk_foreign = 0;
+	ob.walk_cut = false;
+	int skipped = 0;
 	if (full || ob.free_left > 0)
-		taken = sb_store_outbox_due_filtered(sb_hub_store(), now, SCAN_LIMIT, want_row,
-						     due_row, &skipped);
-	/* nothing more can go until a slot frees (a send's answer): new rows wait with the
-	 * backlog instead of a scan for every row committed */
-	ob.blocked = (!taken && skipped) || sb_chan_free_slots() == 0;
-	ob.running = false;
-	if (ob.picked.n) {
-		/* every row this scan took: marked SENDING in one commit, sent after it */
-		struct op_batch *b = batch_take(&ob.picked);
-		b->job.run = mark_batch_run;
-		b->job.done = mark_batch_done;
-		sb_store_submit(sb_hub_store(), &b->job);
-	}
+		sb_store_outbox_due_filtered(sb_hub_store(), now, SCAN_LIMIT,
+					     full || first_sends, want_row, due_row, &skipped);
+	else
+		ob.walk_cut = true;
+	/* caught up: every due row of the store is queued here or on its way */
+	if ((full || first_sends) && !ob.walk_cut && !ob.walk_foreign && ob.walk_seen < SCAN_LIMIT)
+		ob.db_backlog = false;
 	int64_t next = sb_store_outbox_next_at(sb_hub_store());
-	if (ob.scan_again)
-		schedule(sb_wall_ms() + 5);
-	else if (next)
+	if (next)
 		schedule(next < sb_wall_ms() + 20 ? sb_wall_ms() + 20 : next);
+}
+
+static void submit_marks(void)
+{
+	if (!ob.picked.n)
+		return;
+	/* every row this pass took: marked SENDING in one commit, sent after it */
+	struct op_batch *b = batch_take(&ob.picked);
+	b->job.run = mark_batch_run;
+	b->job.done = mark_batch_done;
+	sb_store_submit(sb_hub_store(), &b->job);
+}
+
+static void dispatch(bool timer)
+{
+	if (ob.stopping)
+		return;
+	ob.running = true;
+	ob.scan_again = false;
+	ob.free_left = -1;
+	dispatch_fresh();
+	bool first_sends = ob.db_due || ob.db_backlog;
+	if (timer || first_sends || sb_wall_ms() - ob.last_full_ms >= FULL_SCAN_MS) {
+		ob.db_due = false;
+		walk_store(first_sends);
+	}
+	ob.running = false;
+	submit_marks();
+	if (ob.scan_again)
+		kick_soon();
+}
+
+static void kick_fire(struct sb_timer *t)
+{
+	(void)t;
+	ob.kick_armed = false;
+	dispatch(false);
+}
+
+static void tick_fire(struct sb_timer *t)
+{
+	(void)t;
+	dispatch(true);
 }
 
 static int recover_run(struct sb_tx *tx, void *arg)
@@ -589,6 +780,7 @@ static void recover_done(void *arg, int rc)
 	(void)arg;
 	if (rc)
 		sb_log(SB_LOG_ERR, "msg=outbox_recover_failed err=\"%s\"", sb_err_str(rc));
+	ob.db_due = true; /* rows of an earlier run */
 	schedule(0);
 }
 
@@ -610,6 +802,8 @@ void sb_outbox_stop(void)
 {
 	ob.stopping = true;
 	sb_timer_stop(&ob.timer);
-	ob.kick_pending = false;
+	sb_timer_stop(&ob.kick_timer);
+	ob.kick_armed = false;
+	fresh_free_all(); /* still PENDING in the store: the next start sends them */
 	settle_flush(); /* answers already in: the store commits them before it stops */
 }
