@@ -49,8 +49,8 @@ void sb_chan_ctx(struct chan_rt *c, struct sb_arena *a, struct sb_bridge_ctx *ct
 const char *sb_bridge_status_name(enum sb_bridge_status s);
 
 /* outbox.c */
-/* A row may be due: scan soon (unless every channel is full). _chan: a row of that channel,
- * which scans even then when that channel has a free slot. */
+/* A row may be due that was not handed over with sb_outbox_take: the store is walked at the
+ * end of this loop pass. (_chan: the same; the channel is not used.) */
 void sb_outbox_kick(void);
 void sb_outbox_kick_chan(int64_t tenant, int64_t channel);
 /* A row just committed PENDING by this process, handed over whole (owned from the call on,
