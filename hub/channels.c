@@ -323,6 +323,16 @@ struct chan_rt *sb_chan_get(int64_t tenant, int64_t id)
 	return c;
 }
 
+int sb_chan_free_slots(void)
+{
+	int n = 0;
+	for (size_t i = 0; i < CHAN_BUCKETS; i++)
+		for (struct chan_rt *c = chans[i]; c; c = c->next)
+			if (c->inflight < sb_chan_cap(c))
+				n += sb_chan_cap(c) - c->inflight;
+	return n;
+}
+
 struct chan_rt *sb_chan_by_key(const char *key)
 {
 	if (strlen(key) > 60)
@@ -627,28 +637,58 @@ static void channels_route(struct sb_req *r, const char **s, int n)
 
 struct send_ctx {
 	struct sb_send_in in;
-	int64_t msg;
+	int64_t msg, outbox, created_at;
+	char to[64];
 	struct sb_buf out;
 };
+
+static int send_ctx_run(struct sb_tx *tx, int64_t tenant, struct send_ctx *sc, struct sb_buf *out)
+{
+	sc->created_at = sb_tx_now(tx);
+	return sb_tx_message_send(tx, tenant, &sc->in, &sc->msg, &sc->outbox, out);
+}
+
+/* After the send committed: the new outbox row goes straight to the dispatcher, which then
+ * need not read it back from the store. */
+static void send_ctx_queue(int64_t tenant, const struct send_ctx *sc)
+{
+	if (!sc->outbox) {
+		sb_outbox_kick(); /* no new row (the client id existed) */
+		return;
+	}
+	struct sb_outbox_row *row = sb_calloc(1, sizeof *row);
+	row->id = sc->outbox;
+	row->tenant = tenant;
+	row->message = sc->msg;
+	row->channel = sc->in.channel;
+	row->state = SB_OB_PENDING;
+	row->next_at = row->created_at = sc->created_at;
+	snprintf(row->to, sizeof row->to, "%s", sc->to);
+	row->body = sb_strdup(sc->in.body);
+	sb_outbox_take(row);
+}
 
 static int send_run(struct sb_tx *tx, void *arg)
 {
 	struct sb_req *r = arg;
 	struct api_ctx *c = r->ctx;
-	struct send_ctx *sc = c->extra;
-	return sb_tx_message_send(tx, c->tenant, &sc->in, &sc->msg, &c->out);
+	return send_ctx_run(tx, c->tenant, c->extra, &c->out);
 }
 
 static void send_after(struct sb_req *r)
 {
-	(void)r;
-	sb_outbox_kick();
+	struct api_ctx *c = r->ctx;
+	struct send_ctx *sc = c->extra;
+	if (sc)
+		send_ctx_queue(c->tenant, sc);
+	else
+		sb_outbox_kick(); /* a retry */
 }
 
 /* Checks and fills sc->in for a send to conversation conv; answers nothing, returns an
  * sb_err with a message in *why. */
 static int send_prepare(int64_t tenant, int64_t agent, int64_t conv, int64_t channel,
-			const char *body, const char *client_id, struct sb_send_in *in,
+			const char *body, const char *client_id, struct send_ctx *sc,
 			const char **why, const char **code)
 {
 	*code = "invalid";
@@ -666,46 +706,50 @@ static int send_prepare(int64_t tenant, int64_t agent, int64_t conv, int64_t cha
 		*why = "an SMS body has at most 1600 characters";
 		return SB_ETOOBIG;
 	}
-	struct sb_buf b;
-	sb_buf_init(&b, 0);
-	int rc = sb_store_conv_json(sb_hub_store(), tenant, 0, conv, &b);
-	sb_buf_free(&b);
-	if (rc) {
+	/* the conversation (the send job checks again that it exists) and its contact */
+	char *to = sc->to;
+	int64_t conv_channel = 0;
+	to[0] = '\0';
+	int rc = sb_store_conv_target(sb_hub_store(), tenant, conv, &conv_channel, to, sizeof sc->to);
+	if (rc == SB_ENOTFOUND) {
 		*code = "not_found";
 		*why = "no such conversation";
 		return SB_ENOTFOUND;
 	}
-	char to[64] = "";
-	int64_t conv_channel = 0;
-	if (sb_store_conv_target(sb_hub_store(), tenant, conv, &conv_channel, to, sizeof to) ||
-	    !to[0]) {
+	if (rc || !to[0]) {
 		*code = "no_address";
 		*why = "the contact has no phone number to text";
 		return SB_EINVAL;
 	}
-	struct sb_channel_row row;
+	struct sb_channel_row def;
+	const struct sb_channel_row *row = NULL;
 	if (!channel)
 		channel = conv_channel;
-	rc = channel ? sb_store_channel_get(sb_hub_store(), tenant, channel, &row)
-		     : sb_store_channel_default(sb_hub_store(), tenant, "sms", &row);
-	if (rc) {
+	if (channel) {
+		struct chan_rt *c = sb_chan_get(tenant, channel); /* the cached channel */
+		row = c ? &c->row : NULL;
+	} else if (!sb_store_channel_default(sb_hub_store(), tenant, "sms", &def)) {
+		row = &def;
+	}
+	if (!row) {
 		*code = "no_channel";
 		*why = channel ? "no such channel" : "this business has no SMS channel yet";
 		return SB_EINVAL;
 	}
-	if (!row.active) {
+	if (!row->active) {
 		*code = "channel_disabled";
 		*why = "this channel is disabled";
 		return SB_EINVAL;
 	}
-	if (sb_store_optout_get(sb_hub_store(), tenant, row.sender, to) == 1) {
+	struct sb_send_in *in = &sc->in;
+	if (sb_store_optout_get(sb_hub_store(), tenant, row->sender, to) == 1) {
 		*code = "opted_out";
 		*why = "the customer replied STOP to this number; they must text START before "
 		       "you can message them";
 		return SB_EPOLICY;
 	}
 	in->conv = conv;
-	in->channel = row.id;
+	in->channel = row->id;
 	in->agent = agent;
 	in->body = body;
 	in->client_id = client_id;
@@ -727,8 +771,8 @@ static void api_send(struct sb_req *r, int64_t conv)
 	    !api__opt_str(r, "client_id", 64, &client_id) || !api__opt_id(r, "channel_id", &channel))
 		return;
 	const char *why, *code;
-	int rc = send_prepare(r->auth.tenant, r->auth.agent, conv, channel, body, client_id,
-			      &sc->in, &why, &code);
+	int rc = send_prepare(r->auth.tenant, r->auth.agent, conv, channel, body, client_id, sc,
+			      &why, &code);
 	if (rc) {
 		int st = rc == SB_ENOTFOUND ? 404 : rc == SB_ETOOBIG ? 413 : rc == SB_EPOLICY ? 422 : 400;
 		return sb_http_error(r, st, code, why);
@@ -826,7 +870,7 @@ struct ws_send {
 static int ws_send_run(struct sb_tx *tx, void *arg)
 {
 	struct ws_send *w = arg;
-	return sb_tx_message_send(tx, w->tenant, &w->sc.in, &w->sc.msg, &w->sc.out);
+	return send_ctx_run(tx, w->tenant, &w->sc, &w->sc.out);
 }
 
 static void ws_send_done(void *arg, int rc)
@@ -849,7 +893,7 @@ static void ws_send_done(void *arg, int rc)
 	}
 	sb_ws_release(w->h);
 	if (rc >= 0)
-		sb_outbox_kick();
+		send_ctx_queue(w->tenant, &w->sc);
 	sb_buf_free(&w->sc.out);
 	free((char *)w->sc.in.body);
 	free((char *)w->sc.in.client_id);
@@ -871,8 +915,8 @@ static bool ws_send_hook(struct ws_pss *p, const struct sb_json *msg, const stru
 	char *bz = sb_strndup(body.p ? body.p : "", body.len);
 	char *cz = cid.len && cid.len <= 64 ? sb_strndup(cid.p, cid.len) : NULL;
 	if (sb_json_int(msg, "conversation_id", &conv) && conv > 0 && sb_ws_agent(p))
-		rc = send_prepare(sb_ws_tenant(p), sb_ws_agent(p), conv, channel, bz, cz,
-				  &w->sc.in, &why, &code);
+		rc = send_prepare(sb_ws_tenant(p), sb_ws_agent(p), conv, channel, bz, cz, &w->sc,
+				  &why, &code);
 	struct ws_handle *h = rc ? NULL : sb_ws_hold(p);
 	if (!rc && !h) {
 		rc = SB_EBUSY;

@@ -32,6 +32,13 @@ struct sb_bridge_events {
 };
 
 struct chan_rt *sb_chan_get(int64_t tenant, int64_t id);
+/* The channel's cap on requests in flight (max_inflight, 16 when unset). */
+static inline int sb_chan_cap(const struct chan_rt *c)
+{
+	return c->row.max_inflight > 0 ? c->row.max_inflight : 16;
+}
+/* Free request slots summed over the cached channels (none cached: 0). */
+int sb_chan_free_slots(void);
 struct chan_rt *sb_chan_by_key(const char *key);
 /* The base URL the hub uses to reach itself (sandbox API, simulator posts). */
 const char *sb_chan_self_url(void);
@@ -42,7 +49,13 @@ void sb_chan_ctx(struct chan_rt *c, struct sb_arena *a, struct sb_bridge_ctx *ct
 const char *sb_bridge_status_name(enum sb_bridge_status s);
 
 /* outbox.c */
+/* A row may be due that was not handed over with sb_outbox_take: the store is walked at the
+ * end of this loop pass. (_chan: the same; the channel is not used.) */
 void sb_outbox_kick(void);
+void sb_outbox_kick_chan(int64_t tenant, int64_t channel);
+/* A row just committed PENDING by this process, handed over whole (owned from the call on,
+ * freed when it cannot be queued: the store's scan finds it then). */
+void sb_outbox_take(struct sb_outbox_row *row);
 int sb_outbox_start(void);
 void sb_outbox_stop(void);
 

@@ -7,6 +7,13 @@
  * maximum age; PERMANENT fails the message with the provider's code and a plain reason;
  * AMBIGUOUS waits for the status callback (our outbox id rides its URL) or a lookup.
  * Runs on the service thread; per-channel concurrency is capped by channel.max_inflight.
+ *
+ * Batches: the rows one scan picks are marked SENDING in one write job, and their requests
+ * leave only once that job committed; the answers that arrive within one loop pass are
+ * settled in one write job. A row whose mark finds it no longer due (another worker took
+ * it, a retry closed it) is dropped alone; a job that fails marks or settles none of its
+ * rows (its savepoint is rolled back): marks are picked up again by a later scan, settles
+ * are redone one job per row, so one bad row cannot cost the others their outcome.
  */
 #include "channels.h"
 #include "httpc.h"
@@ -18,21 +25,64 @@
 #define BACKOFF_BASE_MS 1000
 #define BACKOFF_CAP_MS 60000
 
+#define FULL_SCAN_MS 100
+#define FRESH_MAX 65536 /* rows queued in memory, all channels together */
+#define FRESH_BUCKETS 256
+
+/* Rows this process just committed PENDING, per channel, in id order (commit order), so the
+ * dispatcher sends them without reading them back. The store stays the truth: a row that
+ * does not fit here, or that another process committed, is found by the store's scan, which
+ * skips the rows queued here. Lifetime: the process (a queue is kept once made). */
+struct fresh_q {
+	struct fresh_q *next;
+	int64_t tenant, channel;
+	struct sb_outbox_row **ring;
+	size_t head, n, cap;
+};
+
+struct send_op;
+
+/* A list of ops, grown by op_list_add. Lifetime: the dispatcher's, or a batch job's. */
+struct op_list {
+	struct send_op **op;
+	size_t n, cap;
+};
+
+/* One write job over several rows (marks or settles). Lifetime: from submit to its done. */
+struct op_batch {
+	struct sb_wjob job;
+	struct op_list l;
+};
+
 static struct {
-	struct sb_timer timer;
+	struct sb_timer timer, kick_timer, settle_timer;
 	bool running, stopping, scan_again;
-	bool blocked; /* the last scan found only rows of full channels */
+	bool kick_armed;   /* kick_timer is armed */
+	bool settle_armed; /* settle_timer is armed */
+	bool db_due;       /* the store may hold due rows that are not queued here */
+	bool db_backlog;   /* rows did not fit the queues: walk the store until it is caught up */
 	int64_t max_age_ms, reconcile_ms;
+	struct fresh_q *fresh[FRESH_BUCKETS];
+	size_t n_fresh;
+	/* the running walk */
+	int walk_seen, walk_foreign;
+	bool walk_cut;
+	int64_t last_full_ms; /* the last scan that walked past full channels to the limit */
 	/* ids in flight on this process, so a row is never picked twice */
 	int64_t *inflight;
 	size_t n_inflight, cap_inflight;
 	struct sb_wjob recover_job;
+	struct op_list picked;   /* rows the running scan took: one mark job when it ends */
+	struct op_list settling; /* answers waiting for the next settle job */
+	int free_left;           /* the running scan: free slots left on cached channels */
 } ob;
 
 struct send_op {
-	struct sb_wjob job;
+	struct sb_wjob job; /* a settle of this row alone (after its batch failed) */
 	struct sb_outbox_row *row;
 	bool lookup;
+	bool settle_after_mark; /* opted out: marked only so that it can be settled FAILED */
+	int mark_rc;            /* this row's mark, in a batch that committed */
 	/* the result, for the settle job */
 	int state;
 	int64_t next_at;
@@ -69,6 +119,34 @@ static void inflight_del(int64_t id)
 		}
 }
 
+static void op_list_add(struct op_list *l, struct send_op *op)
+{
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 64;
+		l->op = sb_realloc(l->op, l->cap * sizeof *l->op);
+	}
+	l->op[l->n++] = op;
+}
+
+/* Moves the list's ops into a new batch job (the list is left empty). */
+static struct op_batch *batch_take(struct op_list *l)
+{
+	struct op_batch *b = sb_calloc(1, sizeof *b);
+	b->l = *l;
+	*l = (struct op_list){ 0 };
+	b->job.arg = b;
+	return b;
+}
+
+static void batch_free(struct op_batch *b)
+{
+	free(b->l.op);
+	free(b);
+}
+
+static void kick_fire(struct sb_timer *t);
+
+/* The store's timer: due retries and reconciles, rows not queued here. */
 static void schedule(int64_t at_ms)
 {
 	if (ob.stopping || !sb_hub_lws())
@@ -79,21 +157,127 @@ static void schedule(int64_t at_ms)
 	sb_timer_after(&ob.timer, tick_fire, (uint64_t)wait * 1000 + 100);
 }
 
-/* A slot was freed (or a row settled): scan again even when blocked. */
+/* Dispatch at the end of this loop pass (once, however many kicks came). */
+static void kick_soon(void)
+{
+	if (ob.running) {
+		ob.scan_again = true;
+		return;
+	}
+	if (ob.kick_armed || ob.stopping || !sb_hub_lws())
+		return;
+	ob.kick_armed = true;
+	sb_timer_after(&ob.kick_timer, kick_fire, 0);
+}
+
+/* A slot was freed: queued rows can go. */
 static void kick_freed(void)
 {
-	ob.blocked = false;
-	sb_outbox_kick();
+	kick_soon();
 }
 
 void sb_outbox_kick(void)
 {
-	if (ob.blocked)
-		return; /* a settle will scan (rows are also found by the next_at timer) */
-	if (ob.running)
-		ob.scan_again = true;
-	else
-		schedule(0);
+	ob.db_due = true; /* a row committed that was not handed over (a retry, a duplicate) */
+	kick_soon();
+}
+
+void sb_outbox_kick_chan(int64_t tenant, int64_t channel)
+{
+	(void)tenant;
+	(void)channel;
+	sb_outbox_kick();
+}
+
+/* ---- rows queued in memory ---- */
+
+static struct fresh_q *fresh_find(int64_t channel, bool make)
+{
+	struct fresh_q **pp = &ob.fresh[(uint64_t)channel % FRESH_BUCKETS];
+	for (struct fresh_q *q = *pp; q; q = q->next)
+		if (q->channel == channel)
+			return q;
+	if (!make)
+		return NULL;
+	struct fresh_q *q = sb_calloc(1, sizeof *q);
+	q->channel = channel;
+	q->next = *pp;
+	*pp = q;
+	return q;
+}
+
+static struct sb_outbox_row *fresh_at(const struct fresh_q *q, size_t i)
+{
+	return q->ring[(q->head + i) % q->cap];
+}
+
+/* Is row id queued here? (ids ascend along the queue) */
+static bool fresh_has(int64_t channel, int64_t id)
+{
+	struct fresh_q *q = fresh_find(channel, false);
+	if (!q || !q->n || id < fresh_at(q, 0)->id || id > fresh_at(q, q->n - 1)->id)
+		return false;
+	size_t lo = 0, hi = q->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int64_t v = fresh_at(q, mid)->id;
+		if (v == id)
+			return true;
+		if (v < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+void sb_outbox_take(struct sb_outbox_row *row)
+{
+	struct fresh_q *q = ob.stopping ? NULL : fresh_find(row->channel, true);
+	if (!q || ob.n_fresh >= FRESH_MAX || (q->n && fresh_at(q, q->n - 1)->id >= row->id)) {
+		/* the store's scan finds it */
+		sb_outbox_row_free(row);
+		ob.db_backlog = true;
+		kick_soon();
+		return;
+	}
+	if (q->n == q->cap) {
+		size_t cap = q->cap ? q->cap * 2 : 64;
+		struct sb_outbox_row **ring = sb_malloc(cap * sizeof *ring);
+		for (size_t i = 0; i < q->n; i++)
+			ring[i] = fresh_at(q, i);
+		free(q->ring);
+		q->ring = ring;
+		q->cap = cap;
+		q->head = 0;
+	}
+	q->ring[(q->head + q->n) % q->cap] = row;
+	q->n++;
+	q->tenant = row->tenant;
+	ob.n_fresh++;
+	kick_soon();
+}
+
+static struct sb_outbox_row *fresh_pop(struct fresh_q *q)
+{
+	struct sb_outbox_row *r = q->ring[q->head];
+	q->head = (q->head + 1) % q->cap;
+	q->n--;
+	ob.n_fresh--;
+	return r;
+}
+
+static void fresh_free_all(void)
+{
+	for (size_t b = 0; b < FRESH_BUCKETS; b++)
+		while (ob.fresh[b]) {
+			struct fresh_q *q = ob.fresh[b];
+			ob.fresh[b] = q->next;
+			while (q->n)
+				sb_outbox_row_free(fresh_pop(q));
+			free(q->ring);
+			free(q);
+		}
 }
 
 static void op_free(struct send_op *op)
@@ -128,23 +312,86 @@ static int settle_run(struct sb_tx *tx, void *arg)
 	return rc;
 }
 
-static void settle_done(void *arg, int rc)
+/* The end of a row's trip: the settle committed (or failed for good). */
+static void settled(struct send_op *op, int rc)
 {
-	struct send_op *op = arg;
 	if (rc)
 		sb_log(SB_LOG_ERR, "msg=outbox_settle_failed tenant=%lld outbox=%lld err=\"%s\"",
 		       (long long)op->row->tenant, (long long)op->row->id, sb_err_str(rc));
 	inflight_del(op->row->id);
 	op_free(op);
+}
+
+static void settle_one_done(void *arg, int rc)
+{
+	settled(arg, rc);
+	ob.db_due = true;
 	kick_freed();
 }
 
+static int settle_batch_run(struct sb_tx *tx, void *arg)
+{
+	struct op_batch *b = arg;
+	for (size_t i = 0; i < b->l.n; i++) {
+		int rc = settle_run(tx, b->l.op[i]);
+		if (rc)
+			return rc; /* the batch's savepoint is rolled back: none is settled */
+	}
+	return 0;
+}
+
+static void settle_batch_done(void *arg, int rc)
+{
+	struct op_batch *b = arg;
+	for (size_t i = 0; i < b->l.n; i++) {
+		struct send_op *op = b->l.op[i];
+		if (rc && b->l.n > 1) {
+			/* one row (or the commit) failed the whole job: settle each alone, so the
+			 * others keep their outcome and the failing one is logged by itself */
+			op->job.run = settle_run;
+			op->job.done = settle_one_done;
+			op->job.arg = op;
+			sb_store_submit(sb_hub_store(), &op->job);
+			continue;
+		}
+		if (op->state == SB_OB_RETRY || op->state == SB_OB_RECONCILE)
+			ob.db_due = true; /* a new next_at for the store's timer */
+		settled(op, rc);
+	}
+	batch_free(b);
+	kick_freed(); /* unsent ones (a request never built) freed their slot */
+}
+
+static void settle_flush(void)
+{
+	ob.settle_armed = false;
+	sb_timer_stop(&ob.settle_timer);
+	if (!ob.settling.n)
+		return;
+	struct op_batch *b = batch_take(&ob.settling);
+	b->job.run = settle_batch_run;
+	b->job.done = settle_batch_done;
+	sb_store_submit(sb_hub_store(), &b->job);
+}
+
+static void settle_timer_fire(struct sb_timer *t)
+{
+	(void)t;
+	settle_flush();
+}
+
+/* Queues the row's outcome; every outcome queued in this loop pass commits in one job. */
 static void settle(struct send_op *op)
 {
-	op->job.run = settle_run;
-	op->job.done = settle_done;
-	op->job.arg = op;
-	sb_store_submit(sb_hub_store(), &op->job);
+	op_list_add(&ob.settling, op);
+	if (ob.stopping || !sb_hub_lws()) {
+		settle_flush();
+		return;
+	}
+	if (!ob.settle_armed) {
+		ob.settle_armed = true;
+		sb_timer_after(&ob.settle_timer, settle_timer_fire, 0);
+	}
 }
 
 /* ---- the provider's answer ---- */
@@ -242,6 +489,7 @@ static void classify(struct send_op *op, const struct sb_httpc_res *res)
 static void http_done(void *arg, const struct sb_httpc_res *res)
 {
 	classify(arg, res);
+	kick_freed(); /* its slot is free: the next row can be marked while this one settles */
 }
 
 /* ---- sending ---- */
@@ -305,53 +553,72 @@ static void perform(struct send_op *op, struct chan_rt *c)
 	sb_arena_free(&a);
 }
 
-static int mark_run(struct sb_tx *tx, void *arg)
+static int mark_batch_run(struct sb_tx *tx, void *arg)
 {
-	struct send_op *op = arg;
-	return sb_tx_outbox_mark_sending(tx, op->row->tenant, op->row->id);
+	struct op_batch *b = arg;
+	for (size_t i = 0; i < b->l.n; i++) {
+		struct send_op *op = b->l.op[i];
+		op->mark_rc = sb_tx_outbox_mark_sending(tx, op->row->tenant, op->row->id);
+		/* no longer due (taken by another worker, closed by a retry): that row only */
+		if (op->mark_rc && op->mark_rc != SB_ECONFLICT)
+			return op->mark_rc; /* the savepoint is rolled back: no row is marked */
+		/* the customer said STOP after this was queued: it never leaves (asked here, in
+		 * the transaction that marks it, so no STOP can slip in between) */
+		op->settle_after_mark = !op->mark_rc &&
+					sb_tx_optout_get(tx, op->row->tenant, op->sender, op->row->to) == 1;
+	}
+	return 0;
 }
 
-static void mark_done(void *arg, int rc)
+/* The marks committed (or none did): only now may the marked rows' requests leave. */
+static void mark_batch_done(void *arg, int rc)
 {
-	struct send_op *op = arg;
-	struct chan_rt *c = sb_chan_get(op->row->tenant, op->row->channel);
-	if (rc || !c || ob.stopping) {
+	struct op_batch *b = arg;
+	bool freed = false;
+	if (rc)
+		sb_log(SB_LOG_WARN, "msg=outbox_mark_failed rows=%zu err=\"%s\"", b->l.n,
+		       sb_err_str(rc));
+	if (rc)
+		ob.db_due = true; /* its rows are still due: the store's next walk finds them */
+	for (size_t i = 0; i < b->l.n; i++) {
+		struct send_op *op = b->l.op[i];
+		struct chan_rt *c = sb_chan_get(op->row->tenant, op->row->channel);
 		if (c)
-			c->inflight--;
-		inflight_del(op->row->id);
-		op_free(op);
-		ob.blocked = false; /* a slot is free again */
-		return;
+			c->inflight--; /* the slot reserved while the mark committed */
+		if (rc || op->mark_rc || !c || ob.stopping) {
+			inflight_del(op->row->id);
+			op_free(op);
+			freed = true;
+			continue;
+		}
+		if (op->settle_after_mark) {
+			op->state = SB_OB_FAILED;
+			snprintf(op->status, sizeof op->status, "failed");
+			snprintf(op->code, sizeof op->code, "opted_out");
+			snprintf(op->reason, sizeof op->reason,
+				 "The customer replied STOP to this number before it was sent.");
+			op->opt_out = false;
+			settle(op);
+			continue;
+		}
+		op->row->attempts++;
+		perform(op, c); /* counts the slot again while the request is out */
 	}
-	op->row->attempts++;
-	c->inflight--; /* perform counts it again while the request is out */
-	perform(op, c);
+	batch_free(b);
+	if (freed && !rc)
+		kick_freed(); /* a slot is free again (after a failed job: at the timer's pace) */
 }
 
-static void optout_marked(void *arg, int rc)
+/* Takes a due row (owned from the call on): a lookup, a visible failure, or a slot reserved
+ * and the row added to this pass's mark job. */
+static void take_row(struct sb_outbox_row *row)
 {
-	struct send_op *op = arg;
-	struct chan_rt *c = sb_chan_get(op->row->tenant, op->row->channel);
-	if (c)
-		c->inflight--;
-	if (rc) {
-		inflight_del(op->row->id);
-		op_free(op);
-		ob.blocked = false; /* a slot is free again */
-		return;
-	}
-	settle(op);
-}
-
-static void due_row(void *ud, struct sb_outbox_row *row)
-{
-	(void)ud; /* the scan's skip counter: due_row takes every row it is handed */
 	if (inflight_has(row->id)) {
 		sb_outbox_row_free(row);
 		return;
 	}
 	struct chan_rt *c = sb_chan_get(row->tenant, row->channel);
-	if (!c || c->inflight >= (c->row.max_inflight > 0 ? c->row.max_inflight : 16)) {
+	if (!c || c->inflight >= sb_chan_cap(c)) {
 		sb_outbox_row_free(row); /* picked up again when a slot frees */
 		return;
 	}
@@ -375,60 +642,130 @@ static void due_row(void *ud, struct sb_outbox_row *row)
 		perform(op, c);
 		return;
 	}
-	if (sb_store_optout_get(sb_hub_store(), row->tenant, c->row.sender, row->to) == 1) {
-		/* the customer said STOP after this was queued: it never leaves */
-		op->state = SB_OB_FAILED;
-		snprintf(op->status, sizeof op->status, "failed");
-		snprintf(op->code, sizeof op->code, "opted_out");
-		snprintf(op->reason, sizeof op->reason,
-			 "The customer replied STOP to this number before it was sent.");
-		/* settle takes RECONCILE or SENDING rows only: mark, then settle */
-		op->job.run = mark_run;
-		op->job.done = optout_marked;
-		op->job.arg = op;
-		c->inflight++;
-		sb_store_submit(sb_hub_store(), &op->job);
-		return;
-	}
+	/* the mark job asks whether the customer opted out of this sender meanwhile */
+	snprintf(op->sender, sizeof op->sender, "%s", c->row.sender);
 	c->inflight++; /* reserve the slot while the mark commits */
-	op->job.run = mark_run;
-	op->job.done = mark_done;
-	op->job.arg = op;
-	sb_store_submit(sb_hub_store(), &op->job);
+	if (ob.free_left > 0)
+		ob.free_left--;
+	op_list_add(&ob.picked, op);
 }
 
-/* Before a due row is read: only rows this process can send now. After SKIP_RUN rows in a
- * row that cannot go (their channels are full), the rest of the backlog waits for a slot
- * to free (settle_done kicks the scan again). */
+static void due_row(void *ud, struct sb_outbox_row *row)
+{
+	(void)ud;
+	take_row(row);
+}
+
+/* Before a due row of the store is read: only rows this process can send now and has not
+ * queued in memory. Unless it is a full walk, it stops once no cached channel has a free
+ * slot (the rest of the backlog waits for a slot to free); a full walk, every FULL_SCAN_MS,
+ * goes on to the limit, so that rows of channels not cached yet are found too. */
 static int want_row(void *ud, int64_t tenant, int64_t channel, int64_t id)
 {
 	int *skipped = ud;
-	struct chan_rt *c = inflight_has(id) ? NULL : sb_chan_get(tenant, channel);
-	if (c && c->inflight < (c->row.max_inflight > 0 ? c->row.max_inflight : 16))
+	ob.walk_seen++;
+	if (ob.free_left == 0 && (ob.free_left = sb_chan_free_slots()) == 0) {
+		ob.walk_cut = true;
+		return -1; /* every cached channel is full */
+	}
+	if (inflight_has(id) || fresh_has(channel, id))
+		return 0; /* already on its way */
+	ob.walk_foreign++;
+	struct chan_rt *c = sb_chan_get(tenant, channel);
+	if (c && c->inflight < sb_chan_cap(c))
 		return 1;
 	(*skipped)++;
 	return 0;
 }
 
-static void tick_fire(struct sb_timer *t)
+/* Queued rows of channels with free slots, oldest first per channel. */
+static void dispatch_fresh(void)
 {
-	(void)t;
+	if (!ob.n_fresh)
+		return;
+	for (size_t b = 0; b < FRESH_BUCKETS; b++)
+		for (struct fresh_q *q = ob.fresh[b]; q; q = q->next) {
+			if (!q->n)
+				continue;
+			struct chan_rt *c = sb_chan_get(q->tenant, q->channel);
+			if (!c) {
+				/* the channel is gone: the store's walk decides about its rows */
+				while (q->n)
+					sb_outbox_row_free(fresh_pop(q));
+				ob.db_due = true;
+				continue;
+			}
+			while (q->n && c->inflight < sb_chan_cap(c))
+				take_row(fresh_pop(q));
+		}
+}
+
+/* The store's walk: due reconciles and retries, and (first_sends) due first sends that are
+ * not queued here. Sets the timer for the next due row. */
+static void walk_store(bool first_sends)
+{
+	int64_t now = sb_wall_ms();
+	bool full = now - ob.last_full_ms >= FULL_SCAN_MS;
+	if (full)
+		ob.last_full_ms = now;
+	ob.free_left = full ? -1 : sb_chan_free_slots();
+	ob.walk_seen = ob.walk_foreign = 0;
+	ob.walk_cut = false;
+	int skipped = 0;
+	if (full || ob.free_left > 0)
+		sb_store_outbox_due_filtered(sb_hub_store(), now, SCAN_LIMIT,
+					     full || first_sends, want_row, due_row, &skipped);
+	else
+		ob.walk_cut = true;
+	/* caught up: every due row of the store is queued here or on its way */
+	if ((full || first_sends) && !ob.walk_cut && !ob.walk_foreign && ob.walk_seen < SCAN_LIMIT)
+		ob.db_backlog = false;
+	int64_t next = sb_store_outbox_next_at(sb_hub_store());
+	if (next)
+		schedule(next < sb_wall_ms() + 20 ? sb_wall_ms() + 20 : next);
+}
+
+static void submit_marks(void)
+{
+	if (!ob.picked.n)
+		return;
+	/* every row this pass took: marked SENDING in one commit, sent after it */
+	struct op_batch *b = batch_take(&ob.picked);
+	b->job.run = mark_batch_run;
+	b->job.done = mark_batch_done;
+	sb_store_submit(sb_hub_store(), &b->job);
+}
+
+static void dispatch(bool timer)
+{
 	if (ob.stopping)
 		return;
 	ob.running = true;
 	ob.scan_again = false;
-	int skipped = 0;
-	int taken = sb_store_outbox_due_filtered(sb_hub_store(), sb_wall_ms(), SCAN_LIMIT,
-						 want_row, due_row, &skipped);
-	/* nothing could go and something waits behind full channels: new rows wait with it
-	 * until a slot frees (a settle), instead of a scan for every row committed */
-	ob.blocked = !taken && skipped;
+	ob.free_left = -1;
+	dispatch_fresh();
+	bool first_sends = ob.db_due || ob.db_backlog;
+	if (timer || first_sends || sb_wall_ms() - ob.last_full_ms >= FULL_SCAN_MS) {
+		ob.db_due = false;
+		walk_store(first_sends);
+	}
 	ob.running = false;
-	int64_t next = sb_store_outbox_next_at(sb_hub_store());
+	submit_marks();
 	if (ob.scan_again)
-		schedule(sb_wall_ms() + 5);
-	else if (next)
-		schedule(next < sb_wall_ms() + 20 ? sb_wall_ms() + 20 : next);
+		kick_soon();
+}
+
+static void kick_fire(struct sb_timer *t)
+{
+	(void)t;
+	ob.kick_armed = false;
+	dispatch(false);
+}
+
+static void tick_fire(struct sb_timer *t)
+{
+	(void)t;
+	dispatch(true);
 }
 
 static int recover_run(struct sb_tx *tx, void *arg)
@@ -443,6 +780,7 @@ static void recover_done(void *arg, int rc)
 	(void)arg;
 	if (rc)
 		sb_log(SB_LOG_ERR, "msg=outbox_recover_failed err=\"%s\"", sb_err_str(rc));
+	ob.db_due = true; /* rows of an earlier run */
 	schedule(0);
 }
 
@@ -464,4 +802,8 @@ void sb_outbox_stop(void)
 {
 	ob.stopping = true;
 	sb_timer_stop(&ob.timer);
+	sb_timer_stop(&ob.kick_timer);
+	ob.kick_armed = false;
+	fresh_free_all(); /* still PENDING in the store: the next start sends them */
+	settle_flush(); /* answers already in: the store commits them before it stops */
 }

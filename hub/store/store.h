@@ -289,9 +289,10 @@ struct sb_send_in {
 	const char *to, *body, *client_id;
 	int segments;
 };
-/* Message (pending) + outbox row + event, one transaction. 1 when client_id existed. */
+/* Message (pending) + outbox row + event, one transaction. 1 when client_id existed (then
+ * *outbox_out is 0: no new row). outbox_out may be NULL. */
 int sb_tx_message_send(struct sb_tx *tx, int64_t tenant, const struct sb_send_in *in,
-		       int64_t *msg_out, struct sb_buf *json);
+		       int64_t *msg_out, int64_t *outbox_out, struct sb_buf *json);
 /* A message's conversation and channel. */
 int sb_store_message_conv(struct sb_store *st, int64_t tenant, int64_t msg, int64_t *conv,
 			  int64_t *channel);
@@ -308,14 +309,16 @@ struct sb_outbox_row {
 	char *body; /* heap; sb_outbox_row_free */
 };
 void sb_outbox_row_free(struct sb_outbox_row *r);
+/* Inside a job: 1 when customer opted out of sender (the writer's view, authoritative). */
+int sb_tx_optout_get(struct sb_tx *tx, int64_t tenant, const char *sender, const char *customer);
 /* Due rows (pending/retry/reconcile with next_at <= now), oldest first. fn takes ownership
  * of the row's heap parts. Returns the count. */
 int sb_store_outbox_due(struct sb_store *st, int64_t now, int limit,
 			void (*fn)(void *ud, struct sb_outbox_row *row), void *ud);
 /* The same, asking want(ud, tenant, channel, id) first for each due row: 1 takes it (fn gets
  * it), 0 skips it without reading its message, -1 ends the scan. Reconcile rows come first,
- * then retries, then first sends, each oldest first. */
-int sb_store_outbox_due_filtered(struct sb_store *st, int64_t now, int limit,
+ * then retries, then (first_sends) first sends, each oldest first. */
+int sb_store_outbox_due_filtered(struct sb_store *st, int64_t now, int limit, bool first_sends,
 				 int (*want)(void *ud, int64_t tenant, int64_t channel, int64_t id),
 				 void (*fn)(void *ud, struct sb_outbox_row *row), void *ud);
 int64_t sb_store_outbox_next_at(struct sb_store *st);

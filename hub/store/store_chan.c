@@ -400,6 +400,18 @@ int sb_store_optout_get(struct sb_store *st, int64_t tenant, const char *sender,
 	return v;
 }
 
+int sb_tx_optout_get(struct sb_tx *tx, int64_t tenant, const char *sender, const char *customer)
+{
+	sqlite3_stmt *s = TX_STMT(tx, "SELECT opted_out FROM opt_outs WHERE tenant_id = ?1 "
+				      "AND sender = ?2 AND customer = ?3");
+	sqlite3_bind_int64(s, 1, tenant);
+	store__bind_text(s, 2, sender);
+	store__bind_text(s, 3, customer);
+	int v = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
+	sqlite3_reset(s);
+	return v;
+}
+
 int sb_status_rank(const char *st)
 {
 	static const struct {
@@ -544,8 +556,10 @@ static int outbox_insert(struct sb_tx *tx, int64_t tenant, int64_t msg, int64_t 
 }
 
 int sb_tx_message_send(struct sb_tx *tx, int64_t tenant, const struct sb_send_in *in,
-		       int64_t *msg_out, struct sb_buf *json)
+		       int64_t *msg_out, int64_t *outbox_out, struct sb_buf *json)
 {
+	if (outbox_out)
+		*outbox_out = 0;
 	sqlite3_stmt *s = TX_STMT(tx, "INSERT INTO messages(tenant_id, conversation_id, kind, "
 				      "direction, body, status, channel_id, client_id, "
 				      "author_agent_id, segments, created_at, updated_at) "
@@ -582,6 +596,8 @@ int sb_tx_message_send(struct sb_tx *tx, int64_t tenant, const struct sb_send_in
 	*msg_out = msg;
 	if ((rc = outbox_insert(tx, tenant, msg, in->channel)))
 		return rc;
+	if (outbox_out)
+		*outbox_out = sqlite3_last_insert_rowid(tx->db);
 	s = TX_STMT(tx, "UPDATE conversations SET channel_id = coalesce(channel_id, ?3) "
 			"WHERE tenant_id = ?1 AND id = ?2");
 	sqlite3_bind_int64(s, 1, tenant);
@@ -671,7 +687,7 @@ static struct sb_outbox_row *outbox_row_get(struct sb_store *st, int64_t id)
 	return r;
 }
 
-int sb_store_outbox_due_filtered(struct sb_store *st, int64_t now, int limit,
+int sb_store_outbox_due_filtered(struct sb_store *st, int64_t now, int limit, bool first_sends,
 				 int (*want)(void *ud, int64_t tenant, int64_t channel, int64_t id),
 				 void (*fn)(void *ud, struct sb_outbox_row *row), void *ud)
 {
@@ -690,7 +706,8 @@ int sb_store_outbox_due_filtered(struct sb_store *st, int64_t now, int limit,
 	};
 	int n = 0;
 	bool stop = false;
-	for (size_t q = 0; q < sizeof sql / sizeof sql[0] && !stop && n < limit; q++) {
+	size_t nq = sizeof sql / sizeof sql[0] - (first_sends ? 0 : 1);
+	for (size_t q = 0; q < nq && !stop && n < limit; q++) {
 		sqlite3_stmt *s = RD_STMT(st, sql[q]);
 		sqlite3_bind_int64(s, 1, now);
 		sqlite3_bind_int(s, 2, limit);
@@ -719,7 +736,7 @@ int sb_store_outbox_due_filtered(struct sb_store *st, int64_t now, int limit,
 int sb_store_outbox_due(struct sb_store *st, int64_t now, int limit,
 			void (*fn)(void *ud, struct sb_outbox_row *row), void *ud)
 {
-	return sb_store_outbox_due_filtered(st, now, limit, NULL, fn, ud);
+	return sb_store_outbox_due_filtered(st, now, limit, true, NULL, fn, ud);
 }
 
 int64_t sb_store_outbox_next_at(struct sb_store *st)

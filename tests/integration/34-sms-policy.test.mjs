@@ -224,3 +224,32 @@ test('a reply queued before the customer texts STOP never leaves: failed opted_o
 	assert.equal(after - before, 1, 'only the refused first attempt reached the provider');
 	await fake.ctl('POST', '/reset');
 });
+
+test('one mark job for several due rows: the opted-out customer\'s row fails opted_out, the others of the same batch leave once', async () => {
+	// two replies wait as retries; one customer opts out; a restart finds both due in one
+	// scan, so they are marked SENDING in one write job, where the opt-out is checked per row
+	const pa = nextPhone(), pb = nextPhone(), pc = nextPhone();
+	const a = await text(pa, 'hello a'), b = await text(pb, 'hello b'), c = await text(pc, 'hello c');
+	await fake.ctl('POST', '/script', { steps: [{ action: '429', retry_after: '2' }, { action: '429', retry_after: '2' }, { action: '429', retry_after: '2' }], default: '201' });
+	const before = (await fake.ctl('GET', '/requests')).requests;
+	const ra = await reply(a.conv, 'to a, who opts out'), rb = await reply(b.conv, 'to b'), rc = await reply(c.conv, 'to c');
+	for (const r of [ra, rb, rc]) assert.equal(r.status, 201, r.text);
+	const end = Date.now() + 3000;
+	while ((await fake.ctl('GET', '/requests')).requests - before < 3 && Date.now() < end) await sleep(20);
+	await text(pa, 'STOP');
+	await hub.stop();
+	await sleep(2300); // all three retries are due before the hub is back
+	await hub.restart();
+	const mb = await waitStatus(b.conv, rb.json.id, ['queued', 'sent', 'delivered'], 6000);
+	const mc = await waitStatus(c.conv, rc.json.id, ['queued', 'sent', 'delivered'], 6000);
+	const ma = await waitStatus(a.conv, ra.json.id, ['failed', 'queued', 'sent', 'delivered'], 6000);
+	assert.equal(ma.status, 'failed');
+	assert.equal(ma.status_code, 'opted_out');
+	assert.ok(mb.provider_id && mc.provider_id && mb.provider_id !== mc.provider_id);
+	await sleep(300);
+	const after = (await fake.ctl('GET', '/requests')).requests;
+	assert.equal(after - before, 5, 'three refused first attempts, then b and c once each');
+	const log = hub.stderr();
+	assert.doesNotMatch(log, /outbox_mark_failed|outbox_settle_failed/);
+	await fake.ctl('POST', '/reset');
+});

@@ -269,7 +269,7 @@ static int run_send(struct sb_tx *tx, void *arg)
 	sb_buf_init(&b, 0);
 	struct sb_send_in in = { .conv = s->conv, .channel = s->channel, .body = "hello",
 				 .client_id = "cid-1", .segments = 1 };
-	int rc = sb_tx_message_send(tx, s->tenant, &in, &s->msg, &b);
+	int rc = sb_tx_message_send(tx, s->tenant, &in, &s->msg, NULL, &b);
 	sb_buf_free(&b);
 	return rc < 0 ? rc : 0;
 }
