@@ -183,13 +183,16 @@ test('an upgrade (hubd upgrade) under a stream of signed webhooks refuses none a
 			await sleep(5);
 		}
 	})();
-	await sleep(500);
-	const old = workerPids(hub.proc.pid);
-	execFileSync(process.env.HUBD, ['upgrade', '--db', hub.dbPath]);
-	await waitFor(() => { const p = workerPids(hub.proc.pid); return p.length === 4 && p.every((x) => !old.includes(x)); }, 15000, 'the new generation alone');
-	await sleep(500);
-	stop = true;
-	await sender;
+	try {
+		await sleep(500);
+		const old = workerPids(hub.proc.pid);
+		execFileSync(process.env.HUBD, ['upgrade', '--db', hub.dbPath]);
+		await waitFor(() => { const p = workerPids(hub.proc.pid); return p.length === 4 && p.every((x) => !old.includes(x)); }, 30000, 'the new generation alone');
+		await sleep(500);
+	} finally {
+		stop = true; // a failure above must not leave the sender running (node would never exit)
+		await sender;
+	}
 	assert.deepEqual(bad, [], 'no webhook refused during the upgrade');
 	assert.ok(sids.size > 50, `a real stream (${sids.size})`);
 	// the socket was on an old worker: it was closed 1001; reconnect and catch up
