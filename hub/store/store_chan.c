@@ -387,11 +387,12 @@ int sb_tx_optout_set(struct sb_tx *tx, int64_t tenant, const char *sender, const
 	return store__exec_done(s, tx->db, "optout_set");
 }
 
-int sb_store_optout_get(struct sb_store *st, int64_t tenant, const char *sender,
-			const char *customer)
+#define SQL_OPTOUT_GET \
+	"SELECT opted_out FROM opt_outs WHERE tenant_id = ?1 AND sender = ?2 AND customer = ?3"
+
+/* The ledger's answer through s (the loop's read connection or the writer's). */
+static int optout_get(sqlite3_stmt *s, int64_t tenant, const char *sender, const char *customer)
 {
-	sqlite3_stmt *s = RD_STMT(st, "SELECT opted_out FROM opt_outs WHERE tenant_id = ?1 "
-				      "AND sender = ?2 AND customer = ?3");
 	sqlite3_bind_int64(s, 1, tenant);
 	store__bind_text(s, 2, sender);
 	store__bind_text(s, 3, customer);
@@ -400,16 +401,15 @@ int sb_store_optout_get(struct sb_store *st, int64_t tenant, const char *sender,
 	return v;
 }
 
+int sb_store_optout_get(struct sb_store *st, int64_t tenant, const char *sender,
+			const char *customer)
+{
+	return optout_get(RD_STMT(st, SQL_OPTOUT_GET), tenant, sender, customer);
+}
+
 int sb_tx_optout_get(struct sb_tx *tx, int64_t tenant, const char *sender, const char *customer)
 {
-	sqlite3_stmt *s = TX_STMT(tx, "SELECT opted_out FROM opt_outs WHERE tenant_id = ?1 "
-				      "AND sender = ?2 AND customer = ?3");
-	sqlite3_bind_int64(s, 1, tenant);
-	store__bind_text(s, 2, sender);
-	store__bind_text(s, 3, customer);
-	int v = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
-	sqlite3_reset(s);
-	return v;
+	return optout_get(TX_STMT(tx, SQL_OPTOUT_GET), tenant, sender, customer);
 }
 
 int sb_status_rank(const char *st)
