@@ -8,7 +8,10 @@
 # them; once all are up and a second has passed: VmRSS again, then the hub's CPU time
 # (utime + stime of every process, /proc/PID/stat) over HOLD idle seconds.
 #
-# usage: hub_b1_idle.sh [--sockets N] [--workers W] [--repeats R] [--hold S] [--rate R]
+# --nats: the workers also connect to a nats-server started here (as production runs several
+# workers); events then cross over NATS and the store is polled once a second, not every 25 ms.
+#
+# usage: hub_b1_idle.sh [--sockets N] [--workers W] [--repeats R] [--hold S] [--rate R] [--nats]
 # Output per repetition:
 #   RESULT idle <workers> <ready> <KiB per socket> <hub RSS MiB> <idle CPU % of one core> <upgrades/s>
 set -eu
@@ -19,6 +22,7 @@ workers=1
 repeats=3
 hold=30
 crate=0
+nats=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--sockets) sockets=$2; shift 2 ;;
@@ -26,13 +30,20 @@ while [ $# -gt 0 ]; do
 	--repeats) repeats=$2; shift 2 ;;
 	--hold) hold=$2; shift 2 ;;
 	--rate) crate=$2; shift 2 ;;
-	*) bench_die "usage: hub_b1_idle.sh [--sockets N] [--workers W] [--repeats R] [--hold S] [--rate R]" ;;
+	--nats) nats=1; shift ;;
+	*) bench_die "usage: hub_b1_idle.sh [--sockets N] [--workers W] [--repeats R] [--hold S] [--rate R] [--nats]" ;;
 	esac
 done
 bench_need_tools
 bench_tmp
 base=${BASE_PORT:-$(bench_port_base)}
-cleanup() { hub_stop; [ -n "${BENCH_TMP_OWNED:-}" ] && rm -rf "$BENCH_TMP"; return 0; }
+NATS_PID=""
+cleanup() {
+	hub_stop
+	[ -n "$NATS_PID" ] && kill "$NATS_PID" 2>/dev/null
+	[ -n "${BENCH_TMP_OWNED:-}" ] && rm -rf "$BENCH_TMP"
+	return 0
+}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
@@ -44,7 +55,16 @@ r=1
 while [ $r -le "$repeats" ]; do
 	port=$((base + 40 + r))
 	out=$BENCH_TMP/idle-$workers-$r.txt
-	hubm_start "$port" 1 "$workers"
+	nats_url=""
+	if [ "$nats" = 1 ]; then
+		command -v nats-server >/dev/null || bench_die "--nats: no nats-server"
+		nport=$((port + 1000))
+		nats-server -a 127.0.0.1 -p "$nport" >"$BENCH_TMP/nats-$r.log" 2>&1 &
+		NATS_PID=$!
+		nats_url="nats://127.0.0.1:$nport"
+		sleep 0.5
+	fi
+	hubm_start "$port" 1 "$workers" $nats_url
 	hubm_login 1
 	sleep 1
 	rss0=$(hub_rss_kib)
@@ -83,5 +103,7 @@ while [ $r -le "$repeats" ]; do
 	done
 	echo "RESULT idle $workers $ready $per $mib $cpu $ups"
 	hub_stop
+	[ -n "$NATS_PID" ] && kill "$NATS_PID" 2>/dev/null && wait "$NATS_PID" 2>/dev/null
+	NATS_PID=""
 	r=$((r + 1))
 done

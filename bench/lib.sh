@@ -184,12 +184,13 @@ hubm_start() {
 		i=$((i + 1))
 	done
 	w=${3:-1}
+	nats_url=${4:-} # read before `set --` below replaces the positional parameters
 	pin=$PIN_SRV
 	[ "$w" -gt 1 ] || [ "${HUBM_NOPIN:-0}" = 1 ] && pin=""
 	set -- serve --listen "127.0.0.1:$HUB_PORT" --db "$HUB_DIR/db" --public-url "$HUB_URL" \
 		--web-root "$SB_WEB_ROOT"
 	[ "$w" -gt 1 ] && set -- "$@" --workers "$w"
-	[ -n "${4:-}" ] && set -- "$@" --nats-url "$4"
+	[ -n "$nats_url" ] && set -- "$@" --nats-url "$nats_url"
 	SB_PWHASH=min $pin "$HUBD" "$@" >>"$HUB_DIR/log" 2>&1 &
 	HUB_PID=$!
 	i=0
