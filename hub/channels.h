@@ -52,7 +52,6 @@ const char *sb_bridge_status_name(enum sb_bridge_status s);
 /* A row may be due that was not handed over with sb_outbox_take: the store is walked at the
  * end of this loop pass. (_chan: the same; the channel is not used.) */
 void sb_outbox_kick(void);
-void sb_outbox_kick_chan(int64_t tenant, int64_t channel);
 /* A row just committed PENDING by this process, handed over whole (owned from the call on,
  * freed when it cannot be queued: the store's scan finds it then). */
 void sb_outbox_take(struct sb_outbox_row *row);

@@ -438,7 +438,6 @@ static int serve(struct sb_hub *h)
 		.on_event = store_event,
 		.on_commit = store_commit,
 		.ud = h,
-		.frame_pre = LWS_PRE,
 	};
 	if (sb_store_start(h->store, &hooks))
 		return 1;

@@ -182,13 +182,6 @@ void sb_outbox_kick(void)
 	kick_soon();
 }
 
-void sb_outbox_kick_chan(int64_t tenant, int64_t channel)
-{
-	(void)tenant;
-	(void)channel;
-	sb_outbox_kick();
-}
-
 /* ---- rows queued in memory ---- */
 
 static struct fresh_q *fresh_find(int64_t channel, bool make)

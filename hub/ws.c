@@ -27,7 +27,7 @@
 struct cframe {
 	struct cframe *next;
 	size_t len;
-	unsigned char data[]; /* LWS_PRE + len */
+	unsigned char data[]; /* the JSON text */
 };
 
 struct agent_rt {
@@ -40,7 +40,7 @@ struct agent_rt {
 struct ring_slot {
 	int64_t seq;
 	size_t len;
-	unsigned char *buf; /* LWS_PRE + len */
+	unsigned char *buf; /* the frame text */
 };
 
 struct ws_pss;
@@ -143,10 +143,10 @@ static bool ctl_push(struct ws_pss *p, const char *json, size_t len)
 		lws_callback_on_writable(p->wsi);
 		return false;
 	}
-	struct cframe *f = sb_malloc(sizeof *f + LWS_PRE + len);
+	struct cframe *f = sb_malloc(sizeof *f + len);
 	f->next = NULL;
 	f->len = len;
-	memcpy(f->data + LWS_PRE, json, len);
+	memcpy(f->data, json, len);
 	if (p->ctl_tail)
 		p->ctl_tail->next = f;
 	else
@@ -277,8 +277,8 @@ void sb_ws_on_event(const struct sb_event *ev)
 		return; /* nobody of this tenant is connected here */
 	struct ring_slot *s = &t->ring[ev->seq & (RING - 1)];
 	free(s->buf);
-	s->buf = sb_malloc(LWS_PRE + ev->len);
-	memcpy(s->buf + LWS_PRE, ev->frame, ev->len);
+	s->buf = sb_malloc(ev->len);
+	memcpy(s->buf, ev->frame, ev->len);
 	s->len = ev->len;
 	s->seq = ev->seq;
 	if (ev->seq > t->last_seq)
@@ -362,7 +362,7 @@ static int append_next_event(struct ws_pss *p)
 	int64_t want = p->sent_seq + 1;
 	struct ring_slot *s = &t->ring[want & (RING - 1)];
 	if (s->buf && s->seq == want) {
-		out_frame(s->buf + LWS_PRE, s->len);
+		out_frame(s->buf, s->len);
 	} else {
 		bool got = false;
 		int n = sb_store_events_since(sb_hub_store(), t->id, p->sent_seq, 1, store_frame,
@@ -399,7 +399,7 @@ static int write_batch(struct ws_pss *p)
 		if (!p->ctl)
 			p->ctl_tail = NULL;
 		p->nctl--;
-		out_frame(f->data + LWS_PRE, f->len);
+		out_frame(f->data, f->len);
 		free(f);
 	}
 	if (p->state == WS_LIVE) {

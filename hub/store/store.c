@@ -447,11 +447,9 @@ int sb_tx_event(struct sb_tx *tx, int64_t tenant, const char *type, const char *
 	}
 	sqlite3_stmt *s;
 
-	size_t pre = tx->st->hooks.frame_pre;
 	struct sb_buf f;
 	sb_buf_init(&f, 0);
-	sb_buf_reserve(&f, pre + len + 64 + strlen(type));
-	f.len = pre; /* headroom for the socket layer */
+	sb_buf_reserve(&f, len + 64 + strlen(type));
 	sb_buf_printf(&f, "{\"type\":\"event\",\"seq\":%lld,\"event\":", (long long)seq);
 	sb_json_escz(&f, type);
 	sb_buf_adds(&f, ",\"data\":");
@@ -463,7 +461,7 @@ int sb_tx_event(struct sb_tx *tx, int64_t tenant, const char *type, const char *
 	sqlite3_bind_int64(s, 1, tenant);
 	sqlite3_bind_int64(s, 2, seq);
 	sqlite3_bind_text(s, 3, type, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 4, sb_buf_data(&f) + pre, (int)(f.len - pre), SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, sb_buf_data(&f), (int)f.len, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 5, tx->now);
 	rc = store__exec_done(s, tx->db, "event_insert");
 	sqlite3_clear_bindings(s);
@@ -478,10 +476,7 @@ int sb_tx_event(struct sb_tx *tx, int64_t tenant, const char *type, const char *
 	struct sb_event *ev = sb_calloc(1, sizeof *ev);
 	ev->tenant = tenant;
 	ev->seq = seq;
-	size_t flen;
-	ev->alloc_ = sb_buf_steal(&f, &flen);
-	ev->frame = (char *)ev->alloc_ + pre;
-	ev->len = flen - pre;
+	ev->frame = sb_buf_steal(&f, &ev->len);
 	if (tx->job->events_tail)
 		tx->job->events_tail->next = ev;
 	else
@@ -504,7 +499,7 @@ static void free_events(struct sb_event *ev)
 {
 	while (ev) {
 		struct sb_event *n = ev->next;
-		free(ev->alloc_);
+		free(ev->frame);
 		free(ev);
 		ev = n;
 	}

@@ -18,15 +18,13 @@ struct sb_store;
 struct sb_tx;
 
 /* A committed event, handed to the on_event callback on the loop thread in seq order.
- * Lifetime: `frame` is valid for the duration of the callback only; it has `frame_pre` bytes
- * of writable headroom before it (LWS_PRE for the sockets). */
+ * Lifetime: `frame` is valid for the duration of the callback only. */
 struct sb_event {
 	int64_t tenant;
 	int64_t seq;
 	char *frame;     /* {"type":"event","seq":N,"event":"...","data":{...}} */
 	size_t len;
 	struct sb_event *next;
-	void *alloc_; /* private: the allocation that frame points into */
 };
 
 typedef int (*sb_store_run_fn)(struct sb_tx *tx, void *arg);  /* writer thread */
@@ -52,7 +50,6 @@ struct sb_store_hooks {
 	void (*on_event)(void *ud, const struct sb_event *ev);    /* loop thread */
 	void (*on_commit)(void *ud, uint64_t latency_us, int jobs); /* writer thread, for metrics */
 	void *ud;
-	size_t frame_pre;
 };
 
 /* The configuration generation: a counter that moves after every commit that changed a

@@ -39,7 +39,7 @@ const opened = await ask(null);
 log(`${opened.open} agent sockets open`);
 
 const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 32 });
-const stats = { in: 0, out: 0, s5xx: 0, other: {}, errors: 0, retried: 0 };
+const stats = { in: 0, out: 0, s5xx: 0, other: {}, errors: 0, retried: 0, netErrors: [] };
 const ackMs = [];
 let stopping = false;
 const customers = Array.from({ length: 50 }, (_, i) => `+1917555${String(1000 + i)}`);
@@ -71,11 +71,13 @@ const track = (p) => { pending.add(p); p.finally(() => pending.delete(p)); };
 const inbound = () => track((async () => {
 	const w = signedWebhook(s.inbound, s.token, inboundParams({ sid: newSid(), from: customers[stats.in++ % customers.length], to: s.from, body: `soak ${stats.in}`, account: s.account }));
 	// like a provider: a keep-alive connection the hub closed as idle just as it was reused
-	// fails on the network; the same delivery is sent again (deduped by MessageSid)
+	// fails on the network; the same delivery is sent again (deduped by MessageSid) on a new
+	// connection, as RFC 9112 §9.3.1 has clients do (another pooled one may be as old)
 	let r = await postWebhook(w, { agent: keepAlive });
 	if (r.status === 0) {
 		stats.retried++;
-		r = await postWebhook(w, { agent: keepAlive });
+		stats.netErrors.push(r.error);
+		r = await postWebhook(w, { agent: false });
 	}
 	count(r.status);
 	if (Date.now() - T0 > WARMUP_S * 1000) ackMs.push(r.ms);
@@ -83,11 +85,13 @@ const inbound = () => track((async () => {
 const outbound = () => track((async () => {
 	if (!convs.length) return;
 	stats.out++;
-	const send = () => s.owner.api('POST', `/api/v1/conversations/${convs[stats.out % convs.length]}/messages`, { body: `soak reply ${stats.out}`, client_id: `soak-${stats.out}` }, { agent: keepAlive }).catch(() => ({ status: 0 }));
-	let r = await send();
-	if (r.status === 0) { /* the same client_id: one message whatever happened */
+	const n = stats.out;
+	const send = (agent) => s.owner.api('POST', `/api/v1/conversations/${convs[n % convs.length]}/messages`, { body: `soak reply ${n}`, client_id: `soak-${n}` }, { agent }).catch((e) => ({ status: 0, error: e.message }));
+	let r = await send(keepAlive);
+	if (r.status === 0) { /* the same client_id on a new connection: one message whatever happened */
 		stats.retried++;
-		r = await send();
+		stats.netErrors.push(r.error);
+		r = await send(false);
 	}
 	count(r.status);
 })());
@@ -140,7 +144,7 @@ const ws = await ask('stop');
 if (ws.closed) fails.push(`${ws.closed} agent sockets were closed during the soak`);
 const delivered = ws.frames;
 const summary = {
-	minutes: MINUTES, sockets: ws.open, inbound: stats.in, outbound: stats.out, non2xx: stats.other, s5xx: stats.s5xx, retried_after_network_error: stats.retried,
+	minutes: MINUTES, sockets: ws.open, inbound: stats.in, outbound: stats.out, non2xx: stats.other, s5xx: stats.s5xx, retried_after_network_error: stats.retried, network_errors: [...new Set(stats.netErrors)],
 	webhook_ack_ms: { p50: +percentile(ackMs, 50).toFixed(2), p99: +p99.toFixed(2), max: +(ackMs.at(-1) ?? 0).toFixed(2) },
 	rss_kb: { warm: base, first_third: Math.round(first), last_third: Math.round(last), max: Math.max(...post.map((x) => x.rss_kb)), growth_pct: +(growth * 100).toFixed(2), trend_pct: +(trend * 100).toFixed(2) },
 	fds: { min: fdMin, max: fdMax }, events_delivered: delivered, fake_created: (await fake.ctl('GET', '/requests')).created,

@@ -129,7 +129,7 @@ static void on_commit(void *ud, uint64_t us, int jobs)
 static void test_group_commit(void **state)
 {
 	struct fx *f = *state;
-	struct sb_store_hooks hooks = { .on_event = on_event, .on_commit = on_commit, .frame_pre = 16 };
+	struct sb_store_hooks hooks = { .on_event = on_event, .on_commit = on_commit };
 	nseen = commits_multi = 0;
 	assert_int_equal(sb_store_start(f->st, &hooks), 0);
 	int64_t seq0 = sb_store_tenant_seq(f->st, f->ta);
@@ -380,7 +380,7 @@ static void test_inbound_event_is_the_row(void **state)
 	struct fx *f = *state;
 	struct chan_seed c = { .tenant = f->ta };
 	assert_int_equal(sb_store_run_sync(f->st, run_channel, &c), 0);
-	struct sb_store_hooks hooks = { .on_event = on_event_keep, .frame_pre = 16 };
+	struct sb_store_hooks hooks = { .on_event = on_event_keep };
 	inbound_frame[0] = '\0';
 	assert_int_equal(sb_store_start(f->st, &hooks), 0);
 	struct inbound_job j = { .c = &c };
