@@ -485,7 +485,8 @@ static int serve(struct sb_hub *h)
 	/* tell a supervising master we are serving */
 	const char *rfd = getenv("SB_READY_FD");
 	if (rfd && atoi(rfd) > 2) {
-		if (write(atoi(rfd), "r", 1) != 1)
+		int32_t me = (int32_t)getpid();
+		if (write(atoi(rfd), &me, sizeof me) != (ssize_t)sizeof me)
 			sb_log(SB_LOG_WARN, "msg=ready_signal_failed");
 		close(atoi(rfd));
 	}
@@ -556,26 +557,34 @@ static int serve(struct sb_hub *h)
 /* ---- several workers: the master process ---- */
 
 static volatile sig_atomic_t m_term, m_hup;
+static int m_wake = -1; /* write end of the master's self-pipe: a signal wakes its poll() */
 
 static void m_signal(int sig)
 {
+	int e = errno;
 	if (sig == SIGHUP)
 		m_hup = 1;
-	else
+	else if (sig != SIGCHLD)
 		m_term = 1;
+	if (m_wake >= 0 && write(m_wake, "s", 1) < 0) {
+		/* the pipe is full: a wake-up is already pending */
+	}
+	errno = e;
 }
 
 struct worker {
-	pid_t pid;
+	pid_t pid;		/* 0: the slot waits for restart_at */
 	int index, gen;
-	bool draining;
+	bool ready, draining;
+	int quick_deaths;	/* deaths in a row within a second of their start */
+	uint64_t started_us, restart_at_us;
 };
 
 static char self_path[4096];
 
-/* Starts worker `index` of generation `gen` from the binary at self_path (a new binary
- * after an upgrade), with the master's own serve arguments. Returns the pid; ready_fd gets
- * a byte when it serves. */
+/* Starts worker `index` from the binary at self_path (a new binary after an upgrade), with
+ * the master's own serve arguments. Returns the pid; when it serves, the worker writes its
+ * pid (4 bytes, one atomic pipe write) to ready_wr. */
 static pid_t spawn_worker(int index, int argc, char **argv, int ready_wr)
 {
 	pid_t pid = fork();
@@ -588,6 +597,9 @@ static pid_t spawn_worker(int index, int argc, char **argv, int ready_wr)
 	setenv("SB_READY_FD", rfd, 1);
 	setenv("SB_WORKERS", "1", 1); /* a worker is one process */
 	setenv("SB_DEMO", "0", 1);    /* the master made the demo tenant */
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	char **av = sb_calloc((size_t)argc + 4, sizeof *av);
 	int n = 0;
 	av[n++] = self_path;
@@ -608,30 +620,102 @@ static pid_t spawn_worker(int index, int argc, char **argv, int ready_wr)
 	_exit(127);
 }
 
-/* Waits for `want` ready bytes on fd, up to timeout_ms; returns how many came. */
-static int wait_ready(int fd, int want, int timeout_ms)
+#define MAX_SLOTS 128
+#define GEN_READY_US (15 * 1000000ull) /* a generation not all serving by then goes on anyway */
+
+struct master {
+	struct worker w[MAX_SLOTS];
+	int nw, n, gen, argc, ready_wr;
+	char **argv;
+	int upgrading;		/* the generation being started by an upgrade, or 0 */
+	uint64_t gen_deadline;	/* for the first generation, then for an upgrade */
+	bool announced, ever_ready;
+};
+
+static void m_start(struct master *m, struct worker *w)
 {
-	int got = 0;
-	uint64_t end = sb_now_us() + (uint64_t)timeout_ms * 1000;
-	while (got < want && sb_now_us() < end) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		int n = poll(&p, 1, 100);
-		if (n > 0) {
-			char buf[64];
-			ssize_t r = read(fd, buf, sizeof buf);
-			if (r > 0)
-				got += (int)r;
-		}
-		if (m_term)
-			break;
+	w->pid = spawn_worker(w->index, m->argc, m->argv, m->ready_wr);
+	w->ready = false;
+	w->started_us = sb_now_us();
+	w->restart_at_us = 0;
+	if (w->pid < 0) {
+		sb_log(SB_LOG_ERR, "msg=fork_failed index=%d err=\"%s\"", w->index, strerror(errno));
+		w->pid = 0;
+		w->restart_at_us = sb_now_us() + 1000000;
 	}
-	return got;
 }
 
+static void m_spawn_gen(struct master *m)
+{
+	for (int i = 1; i <= m->n && m->nw < MAX_SLOTS; i++) {
+		struct worker *w = &m->w[m->nw++];
+		*w = (struct worker){ .index = i, .gen = m->gen };
+		m_start(m, w);
+	}
+}
+
+static int m_gen_ready(const struct master *m, int gen)
+{
+	int k = 0;
+	for (int i = 0; i < m->nw; i++)
+		k += m->w[i].gen == gen && m->w[i].pid > 0 && m->w[i].ready;
+	return k;
+}
+
+/* A worker exited: a drained one is forgotten; any other crashed, and is restarted at once
+ * (its agents reconnect and resume by seq), or after a growing pause if it keeps dying
+ * within a second of its start. */
+static void m_reaped(struct master *m, pid_t pid, int status)
+{
+	for (int i = 0; i < m->nw; i++) {
+		struct worker *w = &m->w[i];
+		if (w->pid != pid)
+			continue;
+		w->pid = 0;
+		if (w->draining || m_term)
+			return;
+		uint64_t now = sb_now_us();
+		w->quick_deaths = now - w->started_us < 1000000 ? w->quick_deaths + 1 : 0;
+		uint64_t pause = 0;
+		if (w->quick_deaths > 1) {
+			pause = 100000ull << (w->quick_deaths - 2 < 6 ? w->quick_deaths - 2 : 6);
+			if (pause > 5000000)
+				pause = 5000000;
+		}
+		sb_log(SB_LOG_ERR, "msg=worker_died index=%d gen=%d pid=%d status=%d signal=%d "
+				   "restart_in_ms=%llu", w->index, w->gen, (int)pid,
+		       WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+		       WIFSIGNALED(status) ? WTERMSIG(status) : 0, (unsigned long long)pause / 1000);
+		if (pause)
+			w->restart_at_us = now + pause;
+		else
+			m_start(m, w);
+		return;
+	}
+}
+
+static void m_write_pidfile(const char *path)
+{
+	char tmp[1200];
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	FILE *pf = fopen(tmp, "w");
+	if (!pf || fprintf(pf, "%d\n", (int)getpid()) < 0 || fclose(pf) || rename(tmp, path))
+		sb_log(SB_LOG_WARN, "msg=pidfile_failed path=%s err=\"%s\"", path, strerror(errno));
+}
+
+/* The master: binds the port once, writes its pid file (so `hubd upgrade` finds it from the
+ * start), forks the workers, and then sits in one poll() loop that at any moment reaps and
+ * restarts a crashed worker, counts workers that report they serve, and runs an upgrade:
+ * the new binary's workers start beside the old ones; once they all serve (or 15 s passed)
+ * the old ones drain. Nothing here blocks on one thing while another waits. */
 static int serve_master(struct sb_hub *h, int argc, char **argv)
 {
 	const struct sb_config *cfg = &h->cfg;
-	int n = cfg->workers;
+	if (cfg->workers > MAX_SLOTS / 2) {
+		sb_log(SB_LOG_ERR, "msg=too_many_workers workers=%d max=%d", cfg->workers,
+		       MAX_SLOTS / 2);
+		return 1;
+	}
 	if (cfg->demo && demo_setup(h))
 		return 1;
 	/* the workers open their own connections: none crosses the fork */
@@ -657,105 +741,144 @@ static int serve_master(struct sb_hub *h, int argc, char **argv)
 	char lfds[16];
 	snprintf(lfds, sizeof lfds, "%d", lfd);
 	setenv("SB_LISTEN_FD", lfds, 1);
-	int ready[2];
-	if (pipe(ready))
+	int ready[2], wake[2];
+	if (pipe2(ready, 0) || pipe2(wake, O_CLOEXEC | O_NONBLOCK))
 		return 1;
 	fcntl(ready[0], F_SETFL, O_NONBLOCK);
+	fcntl(ready[0], F_SETFD, FD_CLOEXEC);
+	m_wake = wake[1];
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = m_signal;
+	sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGCHLD, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-
-	struct worker w[128];
-	int nw = 0, gen = 1;
-	for (int i = 1; i <= n; i++)
-		w[nw++] = (struct worker){ spawn_worker(i, argc, argv, ready[1]), i, gen, false };
-	int up = wait_ready(ready[0], n, 15000);
-	sb_log(SB_LOG_INFO, "msg=master workers=%d ready=%d pid=%d", n, up, (int)getpid());
 	char pidfile[1100];
 	snprintf(pidfile, sizeof pidfile, "%s.master.pid", cfg->db_path);
-	FILE *pf = fopen(pidfile, "w");
-	if (pf) {
-		fprintf(pf, "%d\n", (int)getpid());
-		fclose(pf);
-	}
-	printf("hubd: %d workers serving on %s:%d\n", up, cfg->listen_host, cfg->port);
-	fflush(stdout);
+	m_write_pidfile(pidfile);
+
+	static struct master m;
+	m = (struct master){ .n = cfg->workers, .gen = 1, .argc = argc, .argv = argv,
+			     .ready_wr = ready[1], .gen_deadline = sb_now_us() + GEN_READY_US };
+	m_spawn_gen(&m);
+	int rc = 0, quick_total = 0;
 
 	while (!m_term) {
-		if (m_hup) {
-			/* upgrade: the (new) binary's workers start beside the old ones on the
-			 * shared port; once they serve, the old ones drain */
-			m_hup = 0;
-			gen++;
-			int first_new = nw;
-			for (int i = 1; i <= n && nw < 128; i++)
-				w[nw++] = (struct worker){ spawn_worker(i, argc, argv, ready[1]), i, gen,
-							   false };
-			int ok = wait_ready(ready[0], n, 15000);
-			sb_log(SB_LOG_INFO, "msg=upgrade gen=%d ready=%d", gen, ok);
-			for (int i = 0; i < first_new; i++)
-				if (w[i].pid > 0 && !w[i].draining) {
-					w[i].draining = true;
-					kill(w[i].pid, SIGTERM);
-				}
+		uint64_t now = sb_now_us(), next = now + 1000000;
+		if ((!m.announced || m.upgrading) && m.gen_deadline < next)
+			next = m.gen_deadline;
+		for (int i = 0; i < m.nw; i++)
+			if (m.w[i].pid == 0 && m.w[i].restart_at_us && m.w[i].restart_at_us < next)
+				next = m.w[i].restart_at_us;
+		struct pollfd p[2] = { { .fd = wake[0], .events = POLLIN },
+				       { .fd = ready[0], .events = POLLIN } };
+		int wait_ms = next > now ? (int)((next - now + 999) / 1000) : 0;
+		if (poll(p, 2, wait_ms) < 0 && errno != EINTR)
+			break;
+		char sink[64];
+		while (read(wake[0], sink, sizeof sink) > 0) {
 		}
+		int32_t rp[64];
+		ssize_t r;
+		while ((r = read(ready[0], rp, sizeof rp)) > 0)
+			for (int k = 0; k < (int)(r / (ssize_t)sizeof rp[0]); k++)
+				for (int i = 0; i < m.nw; i++)
+					if (m.w[i].pid == rp[k]) {
+						m.w[i].ready = true;
+						m.w[i].quick_deaths = 0;
+						m.ever_ready = true;
+					}
 		int status;
-		pid_t pid = waitpid(-1, &status, 0);
-		if (pid < 0) {
-			if (errno == EINTR)
-				continue;
+		pid_t pid;
+		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+			m_reaped(&m, pid, status);
+			quick_total += !m.ever_ready;
+		}
+		if (!m.ever_ready && quick_total >= 3 * m.n) {
+			sb_log(SB_LOG_ERR, "msg=workers_fail_to_start deaths=%d (see their lines above)",
+			       quick_total);
+			rc = 1;
 			break;
 		}
-		for (int i = 0; i < nw; i++) {
-			if (w[i].pid != pid)
-				continue;
-			w[i].pid = 0;
-			if (w[i].draining || m_term)
-				break;
-			/* a crash: restart it now; its agents reconnect and resume by seq */
-			sb_log(SB_LOG_ERR, "msg=worker_died index=%d pid=%d status=%d signal=%d",
-			       w[i].index, (int)pid, WIFEXITED(status) ? WEXITSTATUS(status) : -1,
-			       WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-			w[i].pid = spawn_worker(w[i].index, argc, argv, ready[1]);
-			break;
+		now = sb_now_us();
+		for (int i = 0; i < m.nw; i++)
+			if (m.w[i].pid == 0 && m.w[i].restart_at_us && m.w[i].restart_at_us <= now)
+				m_start(&m, &m.w[i]);
+		if (m_hup) {
+			m_hup = 0;
+			if (m.nw + m.n > MAX_SLOTS) {
+				sb_log(SB_LOG_ERR, "msg=upgrade_refused reason=\"an upgrade is still draining\"");
+			} else {
+				m.gen++;
+				m.upgrading = m.gen;
+				m.gen_deadline = now + GEN_READY_US;
+				sb_log(SB_LOG_INFO, "msg=upgrade_started gen=%d binary=%s", m.gen, self_path);
+				m_spawn_gen(&m);
+			}
+		}
+		if (!m.announced) {
+			int up = m_gen_ready(&m, 1);
+			if (up == m.n || now >= m.gen_deadline) {
+				m.announced = true;
+				sb_log(SB_LOG_INFO, "msg=master workers=%d ready=%d pid=%d", m.n, up,
+				       (int)getpid());
+				printf("hubd: %d workers serving on %s:%d\n", up, cfg->listen_host,
+				       cfg->port);
+				fflush(stdout);
+			}
+		}
+		if (m.upgrading) {
+			int up = m_gen_ready(&m, m.upgrading);
+			if (up == m.n || now >= m.gen_deadline) {
+				/* the new generation serves (or had its time): the old ones drain */
+				sb_log(SB_LOG_INFO, "msg=upgrade gen=%d ready=%d", m.upgrading, up);
+				for (int i = 0; i < m.nw; i++)
+					if (m.w[i].gen < m.upgrading && !m.w[i].draining) {
+						m.w[i].draining = true;
+						if (m.w[i].pid > 0)
+							kill(m.w[i].pid, SIGTERM);
+					}
+				m.upgrading = 0;
+			}
 		}
 		/* forget finished slots so upgrades can go on forever */
 		int k = 0;
-		for (int i = 0; i < nw; i++)
-			if (w[i].pid > 0)
-				w[k++] = w[i];
-		nw = k;
+		for (int i = 0; i < m.nw; i++)
+			if (m.w[i].pid > 0 || (m.w[i].restart_at_us && !m.w[i].draining))
+				m.w[k++] = m.w[i];
+		m.nw = k;
 	}
-	sb_log(SB_LOG_INFO, "msg=master_stopping workers=%d", nw);
-	for (int i = 0; i < nw; i++)
-		if (w[i].pid > 0)
-			kill(w[i].pid, SIGTERM);
+	sb_log(SB_LOG_INFO, "msg=master_stopping workers=%d", m.nw);
+	for (int i = 0; i < m.nw; i++)
+		if (m.w[i].pid > 0)
+			kill(m.w[i].pid, SIGTERM);
 	uint64_t end = sb_now_us() + 20 * 1000000ull;
-	int left = nw;
-	while (left > 0) {
+	bool killed = false;
+	for (;;) {
 		int status;
 		pid_t pid = waitpid(-1, &status, WNOHANG);
 		if (pid > 0) {
-			left--;
+			for (int i = 0; i < m.nw; i++)
+				if (m.w[i].pid == pid)
+					m.w[i].pid = 0;
 			continue;
 		}
 		if (pid < 0 && errno == ECHILD)
 			break;
-		if (sb_now_us() > end) {
-			for (int i = 0; i < nw; i++)
-				if (w[i].pid > 0)
-					kill(w[i].pid, SIGKILL);
-			end = sb_now_us() + 5 * 1000000ull;
+		if (!killed && sb_now_us() > end) {
+			for (int i = 0; i < m.nw; i++)
+				if (m.w[i].pid > 0)
+					kill(m.w[i].pid, SIGKILL);
+			killed = true;
 		}
 		usleep(20000);
 	}
 	unlink(pidfile);
 	sb_log(SB_LOG_INFO, "msg=master_stopped");
-	return 0;
+	return rc;
 }
 
 /* ---- administration ---- */

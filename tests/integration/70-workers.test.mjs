@@ -46,6 +46,19 @@ async function startFake() {
 
 let natsPort, nats, hub, t, conv, fake, channel;
 
+// A test on the shared hub: on failure its error carries the tail of hubd's log (the master's
+// and the workers' lines), which is all CI shows of a run.
+function htest(name, fn) {
+	test(name, async (tc) => {
+		try {
+			await fn(tc);
+		} catch (e) {
+			e.message += `\n--- hubd log (last 30 lines) ---\n${hub.stderr().split('\n').slice(-30).join('\n')}`;
+			throw e;
+		}
+	});
+}
+
 test.before(async () => {
 	natsPort = await freePort();
 	nats = startNats(natsPort);
@@ -90,7 +103,7 @@ function assertInOrder(sock, fromSeq, n, tag) {
 	assert.deepEqual(evs.map((e) => e.data.body), Array.from({ length: n }, (_, i) => `${tag}-${i}`));
 }
 
-test('an agent receives, in order and once, events committed by every worker', async () => {
+htest('an agent receives, in order and once, events committed by every worker', async () => {
 	const sock = await agentSocket(hub.url, { cookie: t.a.agent.cookie });
 	const w = await sock.next('welcome');
 	const workers = await notes(60, 'a');
@@ -100,7 +113,7 @@ test('an agent receives, in order and once, events committed by every worker', a
 	await sock.close();
 });
 
-test('with nats-server down every event still arrives, and in order once it is back', async () => {
+htest('with nats-server down every event still arrives, and in order once it is back', async () => {
 	const sock = await agentSocket(hub.url, { cookie: t.a.agent.cookie });
 	const w = await sock.next('welcome');
 	nats.kill('SIGKILL');
@@ -116,7 +129,7 @@ test('with nats-server down every event still arrives, and in order once it is b
 	await sock.close();
 });
 
-test('a SIGKILLed worker is restarted within a second; its agents resume with nothing lost or doubled', async () => {
+htest('a SIGKILLed worker is restarted within a second; its agents resume with nothing lost or doubled', async () => {
 	const before = workerPids(hub.proc.pid);
 	assert.equal(before.length, 4, `4 workers: ${before}`);
 	// sockets land on random workers: open enough that some are on the victim
@@ -156,7 +169,7 @@ test('a SIGKILLed worker is restarted within a second; its agents resume with no
 	assert.ok(restartMs < 1000, `restarted in ${restartMs} ms`);
 });
 
-test('an upgrade (hubd upgrade) under a stream of signed webhooks refuses none and loses none', async () => {
+htest('an upgrade (hubd upgrade) under a stream of signed webhooks refuses none and loses none', async () => {
 	const sock = await agentSocket(hub.url, { cookie: t.a.agent.cookie });
 	const w = await sock.next('welcome');
 	const url = channel.webhook_urls.inbound;
@@ -209,7 +222,43 @@ test('an upgrade (hubd upgrade) under a stream of signed webhooks refuses none a
 	await again.close();
 });
 
-test('each outbox row is sent once with 4 workers', async () => {
+htest('a new worker killed while an upgrade starts is restarted, and the upgrade still completes in seconds', async () => {
+	const old = workerPids(hub.proc.pid);
+	assert.equal(old.length, 4, `4 workers: ${old}`);
+	execFileSync(process.env.HUBD, ['upgrade', '--db', hub.dbPath]);
+	const t0 = Date.now();
+	let victim;
+	await waitFor(() => {
+		victim = workerPids(hub.proc.pid).find((p) => !old.includes(p));
+		return victim !== undefined;
+	}, 5000, 'a worker of the new generation');
+	process.kill(victim, 'SIGKILL');
+	await waitFor(() => {
+		const p = workerPids(hub.proc.pid);
+		return p.length === 4 && p.every((x) => !old.includes(x) && x !== victim);
+	}, 15000, 'the new generation alone, the killed one replaced');
+	const ms = Date.now() - t0;
+	// a master that waited for the generation without reaping took its full 15 s here
+	assert.ok(ms < 8000, `upgrade done in ${ms} ms`);
+	assert.match(hub.stderr(), new RegExp(`msg=worker_died index=\\d+ gen=\\d+ pid=${victim} `));
+	await notes(3, 'after-upgrade');
+});
+
+test('a master whose workers cannot start says why and exits 1', async () => {
+	const t0 = Date.now();
+	await assert.rejects(
+		startHub({ env: { SB_PWHASH: 'min' }, webRoot: '/nonexistent-sb-web-root', args: ['--workers', '2'], readyTimeoutMs: 30000 }),
+		(e) => {
+			assert.match(e.message, /exited before it was ready \(\{"code":1/);
+			assert.match(e.message, /msg=web_root_missing/);
+			assert.match(e.message, /msg=workers_fail_to_start/);
+			return true;
+		},
+	);
+	assert.ok(Date.now() - t0 < 20000, 'it gave up, it did not restart them forever');
+});
+
+htest('each outbox row is sent once with 4 workers', async () => {
 	const n = 40;
 	for (let i = 0; i < n; i++) {
 		const r = await t.a.owner.api('POST', `/api/v1/conversations/${conv}/messages`, { body: `out-${i}`, client_id: `w-${i}` });
