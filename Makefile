@@ -13,7 +13,7 @@ CTEST_ARGS  ?=
 # Debian packages the build, the tests and the console tests need.
 DEB_PKGS := build-essential cmake pkg-config libwebsockets-dev libwebsockets-evlib-ev libev-dev libcurl4-openssl-dev \
 	libxml2-dev libsqlite3-dev sqlite3 libyajl-dev libsodium-dev libcmocka-dev libnats-dev \
-	nats-server chromium clang
+	nats-server chromium clang openssl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps node-deps build run test test-asan asan release debug clean bench valgrind \

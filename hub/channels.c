@@ -388,7 +388,7 @@ int sb_channels_start(void)
 	if (load_key())
 		return SB_EINVAL;
 	const char *t = getenv("SB_SEND_TIMEOUT_MS");
-	if (sb_httpc_init(3000, t ? atol(t) : 15000))
+	if (sb_httpc_init(3000, t ? atol(t) : 15000, cfg->provider_ca))
 		return SB_ENOMEM;
 	return sb_outbox_start();
 }
@@ -413,6 +413,7 @@ struct chan_ctx {
 	struct sb_channel_row row;
 	const char *name;
 	int sandbox, active;
+	int max_inflight; /* 0: unchanged (16 for a new channel) */
 	bool config_set;
 };
 
@@ -432,7 +433,7 @@ static int chan_update_run(struct sb_tx *tx, void *arg)
 	return sb_tx_channel_update(tx, c->tenant, c->id, cc->name, cc->config_set ? cc->row.sender : NULL,
 				    cc->config_set ? cc->row.config : NULL,
 				    cc->config_set ? cc->row.config_len : 0, NULL, cc->sandbox,
-				    cc->active);
+				    cc->active, cc->max_inflight);
 }
 
 static void chan_after(struct sb_req *r)
@@ -581,7 +582,8 @@ static void channels_route(struct sb_req *r, const char **s, int n)
 				     "this route does not take that method");
 	if (!sb_http_body_json(r))
 		return;
-	static const char *const f[] = { "kind", "name", "sandbox", "config", "active", NULL };
+	static const char *const f[] = { "kind",   "name",	    "sandbox", "config",
+					 "active", "max_inflight", NULL };
 	struct api_ctx *c = api__ctx(r);
 	struct chan_ctx *cc = sb_arena_alloc(&r->arena, sizeof *cc);
 	memset(cc, 0, sizeof *cc);
@@ -601,6 +603,14 @@ static void channels_route(struct sb_req *r, const char **s, int n)
 		cc->sandbox = sb->b;
 	if (act)
 		cc->active = act->b;
+	const struct sb_json *mi = sb_json_get(r->json, "max_inflight");
+	if (mi) {
+		if (mi->type != SB_JSON_NUMBER || !mi->is_int || mi->i < 1 ||
+		    mi->i > SB_CHAN_MAX_INFLIGHT)
+			return sb_http_error(r, 400, "invalid",
+					     "max_inflight must be a whole number from 1 to 1000");
+		cc->max_inflight = (int)mi->i;
+	}
 	c->after = chan_after;
 	c->notfound_msg = "no such channel";
 	if (n == 0) {
@@ -617,6 +627,7 @@ static void channels_route(struct sb_req *r, const char **s, int n)
 		snprintf(cc->row.name, sizeof cc->row.name, "%s", cc->name);
 		sb_token(24, cc->row.key, sizeof cc->row.key); /* 192 bits, unguessable */
 		cc->row.sandbox = cc->sandbox == 1;
+		cc->row.max_inflight = cc->max_inflight;
 		c->ok_status = 201;
 		return sb_http_write(r, chan_create_run, api__done_json, c);
 	}

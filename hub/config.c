@@ -42,6 +42,8 @@ static const struct key keys[] = {
 	{ "workers", "SB_WORKERS", K_INT, O(workers), "worker processes sharing the port (1)" },
 	{ "nats_url", "SB_NATS_URL", K_STR, O(nats_url),
 	  "NATS server carrying events between workers (none: the store is polled)" },
+	{ "provider_ca", "SB_PROVIDER_CA", K_STR, O(provider_ca),
+	  "PEM file of CAs trusted for providers' https (the system's store)" },
 	{ "worker_index", "SB_WORKER_INDEX", K_INT, O(worker_index),
 	  "internal: set by the master process for each worker" },
 };
@@ -289,6 +291,7 @@ void sb_config_free(struct sb_config *c)
 	free(c->bridge_dir);
 	free(c->secret_key);
 	free(c->nats_url);
+	free(c->provider_ca);
 	memset(c, 0, sizeof *c);
 }
 

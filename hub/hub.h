@@ -33,6 +33,7 @@ struct sb_config {
 	int workers;           /* worker processes sharing the port (1) */
 	char *nats_url;        /* NATS for events across workers, e.g. nats://127.0.0.1:4222 */
 	int worker_index;      /* internal: set by the master for its workers */
+	char *provider_ca;     /* PEM CA bundle for providers' https (the system's when unset) */
 };
 
 /* Applies defaults, then the JSON file (if any), then SB_* variables, then flags; argv is

@@ -403,7 +403,8 @@ static void classify(struct send_op *op, const struct sb_httpc_res *res)
 	} else if (!res->status) {
 		/* a transport failure: before the request left it is safe to resend */
 		sr.outcome = res->sent ? SB_SEND_AMBIGUOUS : SB_SEND_RETRY;
-		snprintf(op->reason, sizeof op->reason, "%s", res->error);
+		snprintf(op->reason, sizeof op->reason, "Could not reach the provider: %s",
+			 res->error);
 	} else {
 		struct sb_http_header h[1];
 		size_t nh = 0;

@@ -230,10 +230,10 @@ int sb_store_channels_json(struct sb_store *st, int64_t tenant, const char *publ
 int sb_tx_channel_create(struct sb_tx *tx, int64_t tenant, const struct sb_channel_row *c,
 			 int64_t *id_out);
 /* Fields: name/sender/api_base NULL = unchanged; config_len 0 = unchanged; sandbox/active
- * < 0 = unchanged. */
+ * < 0 = unchanged; max_inflight < 1 = unchanged. */
 int sb_tx_channel_update(struct sb_tx *tx, int64_t tenant, int64_t id, const char *name,
 			 const char *sender, const unsigned char *config, size_t config_len,
-			 const char *api_base, int sandbox, int active);
+			 const char *api_base, int sandbox, int active, int max_inflight);
 /* Health: ok_send / inbound stamp the time; error (may be NULL) records the last error. */
 int sb_tx_channel_health(struct sb_tx *tx, int64_t tenant, int64_t id, bool ok_send, bool inbound,
 			 const char *error);

@@ -158,12 +158,13 @@ int sb_tx_channel_create(struct sb_tx *tx, int64_t tenant, const struct sb_chann
 
 int sb_tx_channel_update(struct sb_tx *tx, int64_t tenant, int64_t id, const char *name,
 			 const char *sender, const unsigned char *config, size_t config_len,
-			 const char *api_base, int sandbox, int active)
+			 const char *api_base, int sandbox, int active, int max_inflight)
 {
 	sqlite3_stmt *s = TX_STMT(tx, "UPDATE channels SET name = coalesce(?3, name), "
 				      "sender = coalesce(?4, sender), config = coalesce(?5, config), "
 				      "api_base = coalesce(?6, api_base), "
 				      "sandbox = coalesce(?7, sandbox), active = coalesce(?8, active), "
+				      "max_inflight = coalesce(?10, max_inflight), "
 				      "updated_at = ?9 WHERE tenant_id = ?1 AND id = ?2");
 	sqlite3_bind_int64(s, 1, tenant);
 	sqlite3_bind_int64(s, 2, id);
@@ -177,6 +178,8 @@ int sb_tx_channel_update(struct sb_tx *tx, int64_t tenant, int64_t id, const cha
 	if (active >= 0)
 		sqlite3_bind_int(s, 8, active);
 	sqlite3_bind_int64(s, 9, tx->now);
+	if (max_inflight > 0)
+		sqlite3_bind_int(s, 10, max_inflight);
 	int rc = store__exec_done(s, tx->db, "channel_update");
 	if (!rc && !sqlite3_changes(tx->db))
 		rc = SB_ENOTFOUND;
@@ -801,7 +804,9 @@ int sb_tx_outbox_settle(struct sb_tx *tx, int64_t tenant, int64_t id, int state,
 		return rc;
 	if (state == SB_OB_DONE)
 		return sb_tx_channel_health(tx, tenant, channel, true, false, NULL);
-	if (state == SB_OB_FAILED && reason)
+	/* a failure, or a send that will be retried (provider unreachable, TLS refused, 429):
+	 * the channel's health shows the latest error at once, not only when a message fails */
+	if ((state == SB_OB_FAILED || state == SB_OB_RETRY) && reason && *reason)
 		return sb_tx_channel_health(tx, tenant, channel, false, false, reason);
 	return 0;
 }

@@ -7,10 +7,15 @@
 // truncation, slow bodies) and exposes what the hub sent. Node built-ins only.
 //
 //   node tests/fakes/fake_twilio.mjs --port 0 --host 127.0.0.1 [--account AC… --token T]…
-//        [--latency-ms N] [--verbose]
-// prints {"port":N,"control":"http://127.0.0.1:N/_fake","account":"AC…","token":"…"} once listening.
+//        [--latency-ms N] [--tls-cert PEM --tls-key PEM] [--verbose]
+// prints {"port":N,"control":"http://127.0.0.1:N/_fake","base":"http://127.0.0.1:N",
+// "account":"AC…","token":"…"} once listening. With --tls-cert/--tls-key the API is https on
+// `port` and speaks HTTP/2 (ALPN h2) as well as HTTP/1.1, as api.twilio.com does; the control
+// API then also listens on a plain-http port of its own (the "control" URL).
 
 import http from 'node:http';
+import http2 from 'node:http2';
+import { readFileSync } from 'node:fs';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { formDecode, formEncode, formUnescape, twilioSignature, smsSegments } from '../lib/twilio.mjs';
 
@@ -38,11 +43,14 @@ function parseArgs(argv) {
 			o.accounts.push({ sid: pendingSid ?? DEFAULT_ACCOUNT, token: val() });
 			pendingSid = null;
 		} else if (a === '--latency-ms') o.latencyMs = Number(val());
+		else if (a === '--tls-cert') o.tlsCert = val();
+		else if (a === '--tls-key') o.tlsKey = val();
 		else if (a === '--verbose') o.verbose = true;
 		else throw new Error(`unknown argument ${a}`);
 	}
 	if (pendingSid) o.accounts.push({ sid: pendingSid, token: DEFAULT_TOKEN });
 	if (!o.accounts.length) o.accounts.push({ sid: DEFAULT_ACCOUNT, token: DEFAULT_TOKEN });
+	if (!o.tlsCert !== !o.tlsKey) throw new Error('--tls-cert and --tls-key go together');
 	return o;
 }
 
@@ -123,6 +131,7 @@ function freshState() {
 		messages: [],
 		firstN: 0, // counter of messages[0]; sids map to indexes
 		requests: 0,
+		http2Requests: 0, // creates that came over HTTP/2
 		created: 0,
 		lookups: 0,
 		inFlight: state?.inFlight ?? 0, // requests still open survive a reset
@@ -522,10 +531,22 @@ function respondEnvelope(res, code, ctx, extraHeaders) {
 	send(res, e.status, e.body, extraHeaders);
 }
 
+// A reset: on HTTP/1.1 the TCP connection is reset; on HTTP/2 only this request's stream is
+// (RST_STREAM INTERNAL_ERROR, which does not tell the client the request went unprocessed).
+function resetConn(req) {
+	if (req.stream) req.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+	else (req.socket.resetAndDestroy ?? req.socket.destroy).call(req.socket);
+}
+// A connection closed mid-answer: a FIN on HTTP/1.1, the stream reset on HTTP/2.
+function closeConn(req) {
+	if (req.stream) req.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+	else req.socket.destroy();
+}
+const gone = (req) => (req.stream ? req.stream.destroyed : req.socket.destroyed);
+
 // Run a scripted step on an authenticated create request whose body has been read.
 function runStep(step, req, res, accountSid, rawBody) {
 	const a = step.action;
-	const socket = req.socket;
 	let fields = null; // the decoded form of the message parse() created
 	const parse = () => {
 		let r;
@@ -577,18 +598,18 @@ function runStep(step, req, res, accountSid, rawBody) {
 		return;
 	case 'reset':
 		if (!parse()) return;
-		(socket.resetAndDestroy ?? socket.destroy).call(socket);
+		resetConn(req);
 		return;
 	case 'reset_before':
-		(socket.resetAndDestroy ?? socket.destroy).call(socket);
+		resetConn(req);
 		return;
 	case 'close_after_headers': {
 		const m = parse();
 		if (!m) return;
 		const text = messageText(m, fields);
 		res.writeHead(201, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
-		res.flushHeaders();
-		setImmediate(() => socket.destroy());
+		res.flushHeaders?.();
+		setImmediate(() => closeConn(req));
 		return;
 	}
 	case 'truncated': {
@@ -596,7 +617,7 @@ function runStep(step, req, res, accountSid, rawBody) {
 		if (!m) return;
 		const buf = Buffer.from(messageText(m, fields));
 		res.writeHead(201, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': buf.length });
-		res.write(buf.subarray(0, buf.length >> 1), () => socket.destroy());
+		res.write(buf.subarray(0, buf.length >> 1), () => closeConn(req));
 		return;
 	}
 	case 'slow': {
@@ -607,10 +628,10 @@ function runStep(step, req, res, accountSid, rawBody) {
 		const tickMs = rate >= 10 ? 100 : Math.ceil(1000 / rate);
 		const per = Math.max(1, Math.floor((rate * tickMs) / 1000));
 		res.writeHead(201, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': buf.length });
-		res.flushHeaders();
+		res.flushHeaders?.();
 		let off = 0;
 		const t = setInterval(() => {
-			if (socket.destroyed) return clearInterval(t);
+			if (gone(req)) return clearInterval(t);
 			const end = Math.min(buf.length, off + per);
 			if (end >= buf.length) {
 				clearInterval(t);
@@ -623,7 +644,7 @@ function runStep(step, req, res, accountSid, rawBody) {
 	}
 	case 'delay':
 		setTimeout(() => {
-			if (!socket.destroyed) runStep(normStep(step.then ?? '201'), req, res, accountSid, rawBody);
+			if (!gone(req)) runStep(normStep(step.then ?? '201'), req, res, accountSid, rawBody);
 		}, Number(step.ms ?? 50));
 		return;
 	default:
@@ -656,6 +677,7 @@ const AUTH_HEADERS = { 'WWW-Authenticate': 'Basic realm="Twilio API"' };
 
 async function handleCreate(req, res, pathSid) {
 	state.requests++;
+	if (req.httpVersion === '2.0') state.http2Requests++;
 	state.inFlight++;
 	if (state.inFlight > state.maxConcurrent) state.maxConcurrent = state.inFlight;
 	res.once('close', () => {
@@ -722,7 +744,7 @@ async function handleControl(req, res, path, query) {
 			return m ? send(res, 200, publicMessage(m)) : send(res, 404, { error: 'no such message' });
 		}
 		if (M === 'GET' && path === '/_fake/requests')
-			return send(res, 200, { requests: state.requests, created: state.created, max_concurrent: state.maxConcurrent, in_flight: state.inFlight, lookups: state.lookups, script_left: state.script.length, callbacks_sent: state.callbacksSent });
+			return send(res, 200, { requests: state.requests, created: state.created, max_concurrent: state.maxConcurrent, http2_requests: state.http2Requests, in_flight: state.inFlight, lookups: state.lookups, script_left: state.script.length, callbacks_sent: state.callbacksSent });
 		if (M === 'GET' && path === '/_fake/callbacks') return send(res, 200, state.callbackLog);
 		if (M === 'GET' && path === '/_fake/optouts') return send(res, 200, [...state.optouts].map((k) => ({ sender: k.split('|')[0], recipient: k.split('|')[1] })));
 		if (M === 'GET' && path === '/_fake/accounts') return send(res, 200, [...accounts].map(([sid, token]) => ({ sid, token })));
@@ -798,25 +820,36 @@ function onRequest(req, res) {
 /* ---------------------------------------------------------------------------------------------
  * Server
  */
-const server = http.createServer({ keepAlive: true, keepAliveTimeout: 60000, requestTimeout: 0, headersTimeout: 65000, maxHeaderSize: 65536 }, onRequest);
-server.keepAliveTimeout = 60000;
-server.maxRequestsPerSocket = 0;
-server.timeout = 0;
-server.on('clientError', (err, socket) => {
-	if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-	else socket.destroy();
-});
+function plainServer() {
+	const s = http.createServer({ keepAlive: true, keepAliveTimeout: 60000, requestTimeout: 0, headersTimeout: 65000, maxHeaderSize: 65536 }, onRequest);
+	s.keepAliveTimeout = 60000;
+	s.maxRequestsPerSocket = 0;
+	s.timeout = 0;
+	s.on('clientError', (err, socket) => {
+		if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+		else socket.destroy();
+	});
+	return s;
+}
+
+const server = opts.tlsCert
+	? http2.createSecureServer({ key: readFileSync(opts.tlsKey), cert: readFileSync(opts.tlsCert), allowHTTP1: true, settings: { maxConcurrentStreams: 1000 } }, onRequest)
+	: plainServer();
+const control = opts.tlsCert ? plainServer() : null;
+server.on('sessionError', () => {}); // a client that resets its connection is not the fake's failure
 
 function shutdown() {
-	server.closeAllConnections?.();
-	server.close();
+	for (const s of [server, control]) {
+		s?.closeAllConnections?.();
+		s?.close();
+	}
 	process.exit(0);
 }
 process.on('SIGTERM', shutdown);
 process.on('SIGINT', shutdown);
 
-server.listen(opts.port, opts.host, () => {
-	const { port } = server.address();
-	const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
-	process.stdout.write(JSON.stringify({ port, control: `http://${host}:${port}/_fake`, account: firstAccount.sid, token: firstAccount.token }) + '\n');
-});
+const listen = (s, port) => new Promise((resolve) => s.listen(port, opts.host, () => resolve(s.address().port)));
+const port = await listen(server, opts.port);
+const controlPort = control ? await listen(control, 0) : port;
+const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+process.stdout.write(JSON.stringify({ port, control: `http://${host}:${controlPort}/_fake`, base: `${opts.tlsCert ? 'https' : 'http'}://${host}:${port}`, account: firstAccount.sid, token: firstAccount.token }) + '\n');

@@ -7,31 +7,89 @@
 // code and reason, and the fake's created count for it is exactly 1 (0 where it never got it):
 // nothing is resent blindly. Retry of a failed message really sends; the per-channel cap (16)
 // bounds the fake's max_concurrent.
+// With SB_FAKE_TLS=1 (ctest integration-32-sms-outbound-h2) the fake serves https and HTTP/2, as
+// api.twilio.com does, and every case runs over multiplexed h2 streams (a reset is then one
+// stream's RST_STREAM); the hub trusts the fake's certificate through SB_PROVIDER_CA, and a hub
+// that does not trust it sends nothing.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { startHub } from '../lib/hub.mjs';
 import { api, makeTenant, pool, sleep } from '../lib/client.mjs';
 import { startFake } from '../lib/fake.mjs';
+import { makeCert } from '../lib/tls.mjs';
+
+const TLS = process.env.SB_FAKE_TLS === '1';
 
 const FROM = '+15005550006';
 const RECONCILE_MS = 1500;
 const TIMEOUT_MS = 1000;
 
-let hub, fake, T, ch, owner;
+let hub, fake, T, ch, owner, pki;
 
 before(async () => {
-	fake = await startFake();
-	hub = await startHub({ env: { SB_PWHASH: 'min', SB_SEND_TIMEOUT_MS: String(TIMEOUT_MS), SB_RECONCILE_MS: String(RECONCILE_MS) } });
+	pki = TLS ? makeCert() : null;
+	fake = await startFake(TLS ? ['--tls-cert', pki.cert, '--tls-key', pki.key] : []);
+	assert.ok(fake.base.startsWith(TLS ? 'https://' : 'http://'), fake.base);
+	hub = await startHub({ env: { SB_PWHASH: 'min', SB_SEND_TIMEOUT_MS: String(TIMEOUT_MS), SB_RECONCILE_MS: String(RECONCILE_MS), ...(TLS ? { SB_PROVIDER_CA: pki.cert } : {}) } });
 	T = await makeTenant(hub, 'Outbound Co');
 	owner = T.a.owner;
 	const r = await owner.api('POST', '/api/v1/channels', { kind: 'sms', name: 'Main', config: { account_sid: fake.account, auth_token: fake.token, from: FROM, api_base: fake.base } });
 	assert.equal(r.status, 201, r.text);
 	ch = r.json;
 });
+if (TLS) {
+	test('over https every create travels on HTTP/2', async () => {
+		const conv = await newConv();
+		const c0 = await counters();
+		const ids = [];
+		for (let i = 0; i < 5; i++) {
+			const r = await send(conv, `h2 ${i}`);
+			assert.equal(r.status, 201, r.text);
+			ids.push(r.json.id);
+		}
+		for (const id of ids) await until(conv, id, ['delivered']);
+		const c1 = await counters();
+		assert.equal(c1.requests - c0.requests, 5);
+		assert.equal(c1.http2_requests - c0.http2_requests, 5, 'every create over HTTP/2');
+	});
+
+	test('a hub that does not trust the provider\'s certificate sends nothing and keeps the message pending', async () => {
+		const other = await startHub({ env: { SB_PWHASH: 'min' } }); // the system's CAs only
+		try {
+			const O = await makeTenant(other, 'Untrusting Co');
+			const r = await O.a.owner.api('POST', '/api/v1/channels', { kind: 'sms', name: 'TLS', config: { account_sid: fake.account, auth_token: fake.token, from: FROM, api_base: fake.base } });
+			assert.equal(r.status, 201, r.text);
+			const c = await O.a.owner.api('POST', '/api/v1/contacts', { name: 'Tess', phone: '+14155559911' });
+			const v = await O.a.owner.api('POST', '/api/v1/conversations', { contact_id: c.json.id, channel_id: r.json.id });
+			const c0 = await counters();
+			const s = await O.a.agent.api('POST', `/api/v1/conversations/${v.json.id}/messages`, { body: 'untrusted', client_id: 'tls-1' });
+			assert.equal(s.status, 201, s.text);
+			let chRow;
+			const end = Date.now() + 8000;
+			do {
+				await sleep(100);
+				chRow = (await O.a.owner.api('GET', `/api/v1/channels/${r.json.id}`)).json;
+			} while (!chRow.health?.last_error && Date.now() < end);
+			assert.match(chRow.health?.last_error ?? "", /^Could not reach the provider: .*(SSL|certificate)/i, JSON.stringify(chRow));
+			const m = (await O.a.owner.api('GET', `/api/v1/conversations/${v.json.id}/messages`)).json.messages.find((x) => x.id === s.json.id);
+			assert.equal(m.status, 'pending', 'not sent, not failed: it is retried with backoff');
+			assert.equal((await counters()).requests - c0.requests, 0, 'no request reached the fake');
+		} finally {
+			await other.cleanup();
+		}
+	});
+
+	test('a provider_ca that cannot be read stops the start with a clear line', async () => {
+		await assert.rejects(startHub({ env: { SB_PWHASH: 'min', SB_PROVIDER_CA: `${pki.dir}/missing.pem` } }),
+			/msg=provider_ca_unreadable path=\S+missing\.pem/);
+	});
+}
 after(async () => {
 	await hub?.cleanup();
 	fake?.stop();
+	if (pki) rmSync(pki.dir, { recursive: true, force: true });
 });
 
 let phoneN = 0;
@@ -348,6 +406,38 @@ test('per-channel concurrency: the fake never sees more than 16 requests at once
 		assert.equal(new Set(all.map((m) => m.body)).size, 48, 'each message created once');
 	} finally {
 		await script([], '201');
+	}
+});
+
+test('max_inflight set through PATCH is the cap the fake sees; bad values are 400; another tenant gets 404', async () => {
+	for (const bad of [0, 1001, '8', 2.5, -1, null])
+		assert.equal((await owner.api('PATCH', `/api/v1/channels/${ch.id}`, { max_inflight: bad })).status, 400, `max_inflight ${JSON.stringify(bad)}`);
+	const B = await makeTenant(hub, 'Other Tenant Co');
+	assert.equal((await B.a.owner.api('PATCH', `/api/v1/channels/${ch.id}`, { max_inflight: 2 })).status, 404);
+	assert.equal((await owner.api('GET', `/api/v1/channels/${ch.id}`)).json.max_inflight, 16, 'unchanged by the refused PATCHes');
+	const p = await owner.api('PATCH', `/api/v1/channels/${ch.id}`, { max_inflight: 4 });
+	assert.equal(p.status, 200, p.text);
+	assert.equal(p.json.max_inflight, 4);
+	await sleep(300);
+	await fake.ctl('POST', '/reset');
+	await script([], { action: 'delay', ms: 300, then: '201' });
+	try {
+		const convs = [];
+		for (let i = 0; i < 4; i++) convs.push(await newConv());
+		const items = Array.from({ length: 12 }, (_, i) => ({ conv: convs[i % convs.length], body: `capped ${i}` }));
+		const sent = await pool(items, 12, async (it) => {
+			const r = await send(it.conv, it.body);
+			assert.equal(r.status, 201, r.text);
+			return { ...it, id: r.json.id };
+		});
+		for (const x of sent) await until(x.conv, x.id, ['delivered', 'queued', 'sent'], 20000);
+		const c = await counters();
+		assert.equal(c.created, 12);
+		assert.ok(c.max_concurrent <= 4, `max_concurrent ${c.max_concurrent} exceeds max_inflight 4`);
+		assert.ok(c.max_concurrent >= 3, `the cap is used (max_concurrent ${c.max_concurrent})`);
+	} finally {
+		await script([], '201');
+		assert.equal((await owner.api('PATCH', `/api/v1/channels/${ch.id}`, { max_inflight: 16 })).status, 200);
 	}
 });
 

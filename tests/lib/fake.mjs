@@ -22,5 +22,5 @@ export async function startFake(args = []) {
 		if (r.status !== 200) throw new Error(`fake ${method} ${path}: ${r.status} ${r.text}`);
 		return r.json;
 	};
-	return { ...info, proc, ctl, base: `http://127.0.0.1:${info.port}`, stop: () => proc.kill('SIGTERM') };
+	return { ...info, proc, ctl, base: info.base ?? `http://127.0.0.1:${info.port}`, stop: () => proc.kill('SIGTERM') };
 }
