@@ -9,8 +9,12 @@
 # in all, for S seconds; the fake's "created" counter is sampled each second and the rate
 # is the steady-state slope (from second 1 to the end of sending), then the time for the
 # outbox to drain. Replies/s = messages created at the fake per second.
+# --tls: the fake serves https and HTTP/2 (a throw-away certificate the hub trusts through
+# SB_PROVIDER_CA), so requests share the hub's connections; --max-inflight N sets each
+# channel's cap (with --tls, 4 channels of 100 put 400 requests in flight on the connections).
 #
-# usage: hub_b5_outbound.sh [--rate R] [--seconds S] [--latency-ms L] [--channels C] [--repeats K]
+# usage: hub_b5_outbound.sh [--rate R] [--seconds S] [--latency-ms L] [--channels C]
+#                           [--max-inflight N] [--tls] [--repeats K]
 # Output per repetition:
 #   RESULT outbound <latency ms> <created/s steady> <created in all> <offered> <REST 201s> <drain s>
 set -eu
@@ -21,14 +25,18 @@ seconds=6
 lat=0
 channels=4
 repeats=3
+maxin=16
+tls=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--rate) rate=$2; shift 2 ;;
 	--seconds) seconds=$2; shift 2 ;;
 	--latency-ms) lat=$2; shift 2 ;;
 	--channels) channels=$2; shift 2 ;;
+	--max-inflight) maxin=$2; shift 2 ;;
+	--tls) tls=1; shift ;;
 	--repeats) repeats=$2; shift 2 ;;
-	*) bench_die "usage: hub_b5_outbound.sh [--rate R] [--seconds S] [--latency-ms L] [--channels C] [--repeats K]" ;;
+	*) bench_die "usage: hub_b5_outbound.sh [--rate R] [--seconds S] [--latency-ms L] [--channels C] [--max-inflight N] [--tls] [--repeats K]" ;;
 	esac
 done
 bench_need_tools
@@ -39,16 +47,29 @@ cleanup() { hub_stop; fake_stop; [ -n "${BENCH_TMP_OWNED:-}" ] && rm -rf "$BENCH
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-created() { curl -s "http://127.0.0.1:$fport/_fake/requests" | sed -n 's/.*"created":\([0-9]*\).*/\1/p'; }
+created() { curl -s "$FAKE_CONTROL/requests" | sed -n 's/.*"created":\([0-9]*\).*/\1/p'; }
+scheme=http
+fake_tls=""
+if [ -n "$tls" ]; then
+	command -v openssl >/dev/null || bench_die "--tls needs openssl"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+		-keyout "$BENCH_TMP/fake-key.pem" -out "$BENCH_TMP/fake-cert.pem" -subj /CN=127.0.0.1 \
+		-addext subjectAltName=IP:127.0.0.1 2>/dev/null || bench_die "openssl could not make a certificate"
+	SB_PROVIDER_CA=$BENCH_TMP/fake-cert.pem
+	export SB_PROVIDER_CA
+	scheme=https
+	fake_tls="--tls-cert $BENCH_TMP/fake-cert.pem --tls-key $BENCH_TMP/fake-key.pem"
+fi
 msgs=$((rate * seconds / channels))
 r=1
 while [ $r -le "$repeats" ]; do
 	port=$((base + 100 + r * 2))
 	fport=$((port + 1))
 	out=$BENCH_TMP/out-$lat-$r
-	fake_start $fport --latency-ms "$lat"
+	# shellcheck disable=SC2086 # fake_tls is two options or none
+	fake_start $fport --latency-ms "$lat" $fake_tls
 	hubm_start "$port" "$channels"
-	hubm_channels "$channels" $fport
+	hubm_channels "$channels" $fport $scheme "$maxin"
 	# one conversation per tenant: a signed inbound webhook from one number
 	"$SBWEBHOOK" --url-file "$HUB_DIR/webhooks" --rate "$channels" --duration 1 --from-count 1 \
 		--quiet >/dev/null 2>&1 || true
@@ -84,7 +105,8 @@ while [ $r -le "$repeats" ]; do
 	tot=$(($(tail -1 "$out.samples" | cut -d' ' -f2) - c0))
 	steady=$(awk -v s="$seconds" 'NR == 1 { a = $2 } $1 == s { b = $2 } END { printf "%d", (b - a) / (s - 1) }' "$out.samples")
 	drain=$(awk -v s="$seconds" -v c0="$c0" '{ last = $1 } END { print last - s - 1 }' "$out.samples")
-	echo "outbound latency ${lat} ms run $r: offered $((msgs * channels)) at $rate/s; 201s $ok; created $tot;" \
+	h2=$(curl -s "$FAKE_CONTROL/requests" | sed -n 's/.*"http2_requests":\([0-9]*\).*/\1/p')
+	echo "outbound latency ${lat} ms ${scheme} (max_inflight $maxin, $channels channels; ${h2:-0} over HTTP/2) run $r: offered $((msgs * channels)) at $rate/s; 201s $ok; created $tot;" \
 		"steady $steady/s; drained $drain s after sending"
 	tr '\n' ' ' <"$out.samples" | sed 's/^/  created per second: /'; echo
 	echo "RESULT outbound $lat $steady $tot $((msgs * channels)) $ok $drain"

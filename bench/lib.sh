@@ -235,8 +235,9 @@ hubm_login() {
 	[ -n "$HUB_COOKIE" ] && [ -n "$HUB_CSRF" ] || bench_die "login o$1 failed: $ans"
 }
 
-# hubm_channels N FAKE_PORT: logs each of the first N owners in and creates an SMS channel
-# toward the fake provider on FAKE_PORT (its default account). Writes $HUB_DIR/sessions
+# hubm_channels N FAKE_PORT [SCHEME [MAX_INFLIGHT]]: logs each of the first N owners in and
+# creates an SMS channel toward the fake provider on FAKE_PORT (its default account; SCHEME
+# http or https, MAX_INFLIGHT the channel's cap, 16 by default). Writes $HUB_DIR/sessions
 # ("cookie csrf" a line), $HUB_DIR/cookies (the cookie alone) and $HUB_DIR/webhooks
 # ("URL TOKEN" a line, for sbwebhook --url-file).
 hubm_channels() {
@@ -246,7 +247,7 @@ hubm_channels() {
 	i=1
 	while [ $i -le "$1" ]; do
 		hubm_login $i
-		ch=$(hub_post /api/v1/channels "{\"kind\":\"sms\",\"name\":\"b$i\",\"config\":{\"account_sid\":\"AC$(printf 'f%.0s' $(seq 32))\",\"auth_token\":\"fake_twilio_auth_token\",\"from\":\"+1555010$(printf %04d $i)\",\"api_base\":\"http://127.0.0.1:$2\"}}")
+		ch=$(hub_post /api/v1/channels "{\"kind\":\"sms\",\"name\":\"b$i\",\"config\":{\"account_sid\":\"AC$(printf 'f%.0s' $(seq 32))\",\"auth_token\":\"fake_twilio_auth_token\",\"from\":\"+1555010$(printf %04d $i)\",\"api_base\":\"${3:-http}://127.0.0.1:$2\"},\"max_inflight\":${4:-16}}")
 		u=$(echo "$ch" | sed -n 's/.*"inbound":"\([^"]*\)".*/\1/p')
 		[ -n "$u" ] || bench_die "channel creation for o$i failed: $ch"
 		echo "$HUB_COOKIE $HUB_CSRF" >>"$HUB_DIR/sessions"
@@ -256,7 +257,8 @@ hubm_channels() {
 	done
 }
 
-# fake_start PORT [ARGS...]: tests/fakes/fake_twilio.mjs on 127.0.0.1:PORT; FAKE_PID.
+# fake_start PORT [ARGS...]: tests/fakes/fake_twilio.mjs on 127.0.0.1:PORT; FAKE_PID, and
+# FAKE_CONTROL (its /_fake URL: a port of its own when it serves https).
 fake_start() {
 	fp=$1
 	shift
@@ -269,6 +271,7 @@ fake_start() {
 			{ cat "$BENCH_TMP/fake-$fp.log" >&2; bench_die "fake_twilio did not start"; }
 		sleep 0.1
 	done
+	FAKE_CONTROL=$(sed -n 's/.*"control":"\([^"]*\)".*/\1/p' "$BENCH_TMP/fake-$fp.log" | head -1)
 }
 fake_stop() {
 	[ -n "${FAKE_PID:-}" ] || return 0
