@@ -29,4 +29,8 @@ void sb_sha1(const void *p, size_t n, unsigned char out[SB_SHA1_LEN]);
 void sb_hmac_sha1(const void *key, size_t klen, const void *msg, size_t mlen,
 		  unsigned char out[SB_SHA1_LEN]);
 
+/* Which compression runs: 1 portable, 2 the x86 SHA extensions. force 1 or 2 switches
+ * (2 only where the CPU has them), 0 just reports. For tests and benchmarks. */
+int sb_sha1_impl(int force);
+
 #endif
