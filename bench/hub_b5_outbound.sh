@@ -9,12 +9,13 @@
 # in all, for S seconds; the fake's "created" counter is sampled each second and the rate
 # is the steady-state slope (from second 1 to the end of sending), then the time for the
 # outbox to drain. Replies/s = messages created at the fake per second.
-# --tls: the fake serves https and HTTP/2 (a throw-away certificate the hub trusts through
-# SB_PROVIDER_CA), so requests share the hub's connections; --max-inflight N sets each
-# channel's cap (with --tls, 4 channels of 100 put 400 requests in flight on the connections).
+# --tls: the fake serves https (and HTTP/2; a throw-away certificate the hub trusts through
+# SB_PROVIDER_CA); --h2 also turns on the hub's SB_PROVIDER_HTTP2, so requests share its
+# connections as streams; --max-inflight N sets each channel's cap; --note-conns C the REST
+# connections per channel (4).
 #
 # usage: hub_b5_outbound.sh [--rate R] [--seconds S] [--latency-ms L] [--channels C]
-#                           [--max-inflight N] [--tls] [--repeats K]
+#                           [--max-inflight N] [--tls [--h2]] [--note-conns C] [--repeats K]
 # Output per repetition:
 #   RESULT outbound <latency ms> <created/s steady> <created in all> <offered> <REST 201s> <drain s>
 set -eu
@@ -26,7 +27,8 @@ lat=0
 channels=4
 repeats=3
 maxin=16
-tls=
+tls=""
+nconns=4
 while [ $# -gt 0 ]; do
 	case $1 in
 	--rate) rate=$2; shift 2 ;;
@@ -35,8 +37,10 @@ while [ $# -gt 0 ]; do
 	--channels) channels=$2; shift 2 ;;
 	--max-inflight) maxin=$2; shift 2 ;;
 	--tls) tls=1; shift ;;
+	--h2) SB_PROVIDER_HTTP2=1; export SB_PROVIDER_HTTP2; shift ;;
+	--note-conns) nconns=$2; shift 2 ;;
 	--repeats) repeats=$2; shift 2 ;;
-	*) bench_die "usage: hub_b5_outbound.sh [--rate R] [--seconds S] [--latency-ms L] [--channels C] [--max-inflight N] [--tls] [--repeats K]" ;;
+	*) bench_die "usage: hub_b5_outbound.sh [--rate R] [--seconds S] [--latency-ms L] [--channels C] [--max-inflight N] [--tls [--h2]] [--note-conns C] [--repeats K]" ;;
 	esac
 done
 bench_need_tools
@@ -87,7 +91,7 @@ while [ $r -le "$repeats" ]; do
 	t0=$(date +%s.%N)
 	while read -r u ck cs; do
 		$PIN_CLI "$SBNOTE" --url "$u" --cookie "$ck" --csrf "$cs" --rate $((rate / channels)) \
-			--messages "$msgs" --conns 4 --quiet >"$out.note.$(echo "$u" | md5sum | cut -c1-6)" 2>&1 &
+			--messages "$msgs" --conns "$nconns" --quiet >"$out.note.$(echo "$u" | md5sum | cut -c1-6)" 2>&1 &
 		pids="$pids $!"
 	done <"$out.targets"
 	: >"$out.samples"

@@ -388,7 +388,7 @@ int sb_channels_start(void)
 	if (load_key())
 		return SB_EINVAL;
 	const char *t = getenv("SB_SEND_TIMEOUT_MS");
-	if (sb_httpc_init(3000, t ? atol(t) : 15000, cfg->provider_ca))
+	if (sb_httpc_init(3000, t ? atol(t) : 15000, cfg->provider_ca, cfg->provider_http2))
 		return SB_ENOMEM;
 	return sb_outbox_start();
 }

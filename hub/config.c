@@ -44,6 +44,8 @@ static const struct key keys[] = {
 	  "NATS server carrying events between workers (none: the store is polled)" },
 	{ "provider_ca", "SB_PROVIDER_CA", K_STR, O(provider_ca),
 	  "PEM file of CAs trusted for providers' https (the system's store)" },
+	{ "provider_http2", "SB_PROVIDER_HTTP2", K_BOOL, O(provider_http2),
+	  "offer HTTP/2 to https providers (off; see docs/INTERNALS.md)" },
 	{ "worker_index", "SB_WORKER_INDEX", K_INT, O(worker_index),
 	  "internal: set by the master process for each worker" },
 };

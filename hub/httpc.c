@@ -4,10 +4,13 @@
  * most HTTPC_MAX_HOST_CONNS per host, connect and total timeouts, no redirects. Results go
  * back to the service thread through the loop mailbox; nothing here touches lws or sqlite.
  *
- * https offers HTTP/2 (ALPN) and multiplexes requests to one host over its connections, so a
- * provider that takes 50 ms per request is not capped at 64 / 50 ms by the connection count.
- * Plain http stays HTTP/1.1: Debian 12's libcurl 7.88.1 breaks reused h2c prior-knowledge
- * connections ("Error in the HTTP2 framing layer", curl issue #10634, fixed in 8.0).
+ * HTTP/1.1 by default. With provider_http2, https hosts are offered HTTP/2 (ALPN) and requests
+ * share connections as streams, so a slow provider is not capped at 64 requests in flight.
+ * It is off by default because Debian 12's libcurl 7.88.1 is unsteady there under load: a
+ * refused stream closes the whole connection and its other streams come back as failed
+ * rewinds (ambiguous: settled by callback or lookup, never resent blindly), and now and then
+ * "Error in the HTTP2 framing layer" (docs/INTERNALS.md, "Outbound HTTP"). Plain http is
+ * always HTTP/1.1: 7.88.1 breaks reused h2c prior-knowledge connections (curl #10634).
  */
 #include "hub.h"
 #include "httpc.h"
@@ -42,6 +45,7 @@ static struct {
 	int active;
 	long connect_ms, total_ms;
 	char *ca_file;
+	bool http2;
 } hc = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
 static size_t on_body(char *p, size_t sz, size_t n, void *ud)
@@ -171,8 +175,9 @@ static void *httpc_main(void *unused)
 	return NULL;
 }
 
-int sb_httpc_init(long connect_ms, long total_ms, const char *ca_file)
+int sb_httpc_init(long connect_ms, long total_ms, const char *ca_file, bool http2)
 {
+	hc.http2 = http2;
 	if (ca_file && *ca_file && access(ca_file, R_OK)) {
 		sb_log(SB_LOG_ERR, "msg=provider_ca_unreadable path=%s err=\"%s\"", ca_file,
 		       strerror(errno));
@@ -248,7 +253,8 @@ int sb_httpc_submit(const char *method, const char *url, const char *const *head
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? timeout_ms : hc.total_ms);
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
-	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
+			 hc.http2 ? (long)CURL_HTTP_VERSION_2TLS : (long)CURL_HTTP_VERSION_1_1);
 	if (hc.ca_file)
 		curl_easy_setopt(e, CURLOPT_CAINFO, hc.ca_file);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "switchboard-hubd/1");

@@ -18,8 +18,9 @@ struct sb_httpc_res {
 };
 
 /* connect_ms / total_ms: the default timeouts; ca_file: a PEM bundle trusted for https
- * instead of the system's (NULL: the system's). SB_EINVAL when ca_file cannot be read. */
-int sb_httpc_init(long connect_ms, long total_ms, const char *ca_file);
+ * instead of the system's (NULL: the system's); http2: offer HTTP/2 to https hosts.
+ * SB_EINVAL when ca_file cannot be read. */
+int sb_httpc_init(long connect_ms, long total_ms, const char *ca_file, bool http2);
 void sb_httpc_fini(void);
 /* Any thread. headers are "Name: value" lines, copied. done runs on the service thread.
  * timeout_ms 0: the default. Returns 0 or SB_EBUSY when the client is stopped. */

@@ -34,6 +34,7 @@ struct sb_config {
 	char *nats_url;        /* NATS for events across workers, e.g. nats://127.0.0.1:4222 */
 	int worker_index;      /* internal: set by the master for its workers */
 	char *provider_ca;     /* PEM CA bundle for providers' https (the system's when unset) */
+	bool provider_http2;   /* offer HTTP/2 to https providers (off: HTTP/1.1 only) */
 };
 
 /* Applies defaults, then the JSON file (if any), then SB_* variables, then flags; argv is

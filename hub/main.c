@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -294,8 +295,11 @@ static const struct lws_protocols accept_protocol = {
 	.callback = cb_accept,
 };
 
-/* Shuts down our listening sockets: the kernel stops handing us connections (with
- * SO_REUSEPORT it hands them to the other workers) while the connections we have go on. */
+/* Closes our listening sockets: the kernel stops handing us connections (new ones are
+ * refused) while the connections we have go on. Each listener's descriptor is replaced
+ * (dup2) by an eventfd that is never readable: a listener merely shut down stays readable,
+ * and lws, still polling it, would spin on accept() failing with EINVAL for the whole drain
+ * (thousands of log lines a second). */
 static void stop_listening(void)
 {
 	if (shared_listen_fd >= 0) {
@@ -313,8 +317,13 @@ static void stop_listening(void)
 		int fd = atoi(e->d_name), v = 0;
 		socklen_t l = sizeof v;
 		if (fd > 2 && fd != dirfd(d) &&
-		    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &l) == 0 && v)
-			shutdown(fd, SHUT_RDWR);
+		    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &l) == 0 && v) {
+			int quiet = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+			if (quiet < 0 || dup2(quiet, fd) < 0)
+				shutdown(fd, SHUT_RDWR);
+			if (quiet >= 0)
+				close(quiet);
+		}
 	}
 	closedir(d);
 }

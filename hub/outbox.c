@@ -474,9 +474,14 @@ static void classify(struct send_op *op, const struct sb_httpc_res *res)
 		break;
 	}
 	sb_arena_free(&a);
-	sb_log(SB_LOG_INFO, "msg=outbox_result tenant=%lld outbox=%lld attempt=%d state=%d http=%d",
-	       (long long)op->row->tenant, (long long)op->row->id, op->row->attempts, op->state,
-	       res->status);
+	if (res->error[0])
+		sb_log(SB_LOG_INFO, "msg=outbox_result tenant=%lld outbox=%lld attempt=%d state=%d "
+				    "http=0 sent=%d err=\"%s\"", (long long)op->row->tenant,
+		       (long long)op->row->id, op->row->attempts, op->state, res->sent, res->error);
+	else
+		sb_log(SB_LOG_INFO, "msg=outbox_result tenant=%lld outbox=%lld attempt=%d state=%d "
+				    "http=%d", (long long)op->row->tenant, (long long)op->row->id,
+		       op->row->attempts, op->state, res->status);
 	settle(op);
 }
 

@@ -833,7 +833,7 @@ function plainServer() {
 }
 
 const server = opts.tlsCert
-	? http2.createSecureServer({ key: readFileSync(opts.tlsKey), cert: readFileSync(opts.tlsCert), allowHTTP1: true, settings: { maxConcurrentStreams: 1000 } }, onRequest)
+	? http2.createSecureServer({ key: readFileSync(opts.tlsKey), cert: readFileSync(opts.tlsCert), allowHTTP1: true, maxSessionMemory: 256, maxSessionRejectedStreams: 100000, settings: { maxConcurrentStreams: 1000 } }, onRequest)
 	: plainServer();
 const control = opts.tlsCert ? plainServer() : null;
 server.on('sessionError', () => {}); // a client that resets its connection is not the fake's failure

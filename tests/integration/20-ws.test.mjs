@@ -4,6 +4,7 @@
 // presence, typing, ping, read, and the clean 1001 on SIGTERM.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { startHub } from '../lib/hub.mjs';
 import { agentSocket, makeTenant, currentSeq, pool, sleep } from '../lib/client.mjs';
 
@@ -213,8 +214,25 @@ test('SIGTERM: sockets close with 1001, hubd exits 0, committed writes survive',
 	await s2.next('welcome');
 	const n = await note('just before the signal');
 	assert.equal(n.status, 201);
-	const exit = await hub.stop('SIGTERM', 15000);
+	// an idle keep-alive HTTP connection keeps the drain going (up to 2 s)
+	const idle = net.connect(hub.port, '127.0.0.1');
+	await new Promise((res) => idle.once('connect', res));
+	idle.write('GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n');
+	await new Promise((res) => idle.once('data', res));
+	const exited = hub.stop('SIGTERM', 15000);
+	await sleep(300);
+	// while it drains, new connections are refused
+	const refused = await new Promise((res) => {
+		const c = net.connect(hub.port, '127.0.0.1');
+		c.once('connect', () => { c.destroy(); res(false); });
+		c.once('error', (e) => res(e.code === 'ECONNREFUSED'));
+	});
+	assert.ok(refused, 'a new connection during the drain is refused');
+	const exit = await exited;
+	idle.destroy();
 	assert.deepEqual(exit, { code: 0, signal: null });
+	// the closed listener is not polled any more (it used to spin on accept() = EINVAL)
+	assert.doesNotMatch(hub.stderr(), /accept: errno/);
 	assert.equal((await s1.closed).code, 1001);
 	assert.equal((await s2.closed).code, 1001);
 	await hub.restart();

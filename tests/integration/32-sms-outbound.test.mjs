@@ -8,9 +8,10 @@
 // nothing is resent blindly. Retry of a failed message really sends; the per-channel cap (16)
 // bounds the fake's max_concurrent.
 // With SB_FAKE_TLS=1 (ctest integration-32-sms-outbound-h2) the fake serves https and HTTP/2, as
-// api.twilio.com does, and every case runs over multiplexed h2 streams (a reset is then one
-// stream's RST_STREAM); the hub trusts the fake's certificate through SB_PROVIDER_CA, and a hub
-// that does not trust it sends nothing.
+// api.twilio.com does, and the hub runs with SB_PROVIDER_HTTP2=1: every case runs over
+// multiplexed h2 streams (a reset is then one stream's RST_STREAM); the hub trusts the fake's
+// certificate through SB_PROVIDER_CA, a hub that does not trust it sends nothing, and a hub
+// without SB_PROVIDER_HTTP2 speaks HTTP/1.1 over https.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -32,7 +33,7 @@ before(async () => {
 	pki = TLS ? makeCert() : null;
 	fake = await startFake(TLS ? ['--tls-cert', pki.cert, '--tls-key', pki.key] : []);
 	assert.ok(fake.base.startsWith(TLS ? 'https://' : 'http://'), fake.base);
-	hub = await startHub({ env: { SB_PWHASH: 'min', SB_SEND_TIMEOUT_MS: String(TIMEOUT_MS), SB_RECONCILE_MS: String(RECONCILE_MS), ...(TLS ? { SB_PROVIDER_CA: pki.cert } : {}) } });
+	hub = await startHub({ env: { SB_PWHASH: 'min', SB_SEND_TIMEOUT_MS: String(TIMEOUT_MS), SB_RECONCILE_MS: String(RECONCILE_MS), ...(TLS ? { SB_PROVIDER_CA: pki.cert, SB_PROVIDER_HTTP2: '1' } : {}) } });
 	T = await makeTenant(hub, 'Outbound Co');
 	owner = T.a.owner;
 	const r = await owner.api('POST', '/api/v1/channels', { kind: 'sms', name: 'Main', config: { account_sid: fake.account, auth_token: fake.token, from: FROM, api_base: fake.base } });
@@ -76,6 +77,32 @@ if (TLS) {
 			const m = (await O.a.owner.api('GET', `/api/v1/conversations/${v.json.id}/messages`)).json.messages.find((x) => x.id === s.json.id);
 			assert.equal(m.status, 'pending', 'not sent, not failed: it is retried with backoff');
 			assert.equal((await counters()).requests - c0.requests, 0, 'no request reached the fake');
+		} finally {
+			await other.cleanup();
+		}
+	});
+
+	test('without SB_PROVIDER_HTTP2 the hub speaks HTTP/1.1 to the same https provider', async () => {
+		const other = await startHub({ env: { SB_PWHASH: 'min', SB_PROVIDER_CA: pki.cert } });
+		try {
+			const O = await makeTenant(other, 'Plain Co');
+			const r = await O.a.owner.api('POST', '/api/v1/channels', { kind: 'sms', name: 'h1', config: { account_sid: fake.account, auth_token: fake.token, from: FROM, api_base: fake.base } });
+			assert.equal(r.status, 201, r.text);
+			const c = await O.a.owner.api('POST', '/api/v1/contacts', { name: 'Hal', phone: '+14155559912' });
+			const v = await O.a.owner.api('POST', '/api/v1/conversations', { contact_id: c.json.id, channel_id: r.json.id });
+			const c0 = await counters();
+			const s = await O.a.agent.api('POST', `/api/v1/conversations/${v.json.id}/messages`, { body: 'over h1', client_id: 'h1-1' });
+			assert.equal(s.status, 201, s.text);
+			const end = Date.now() + 8000;
+			let m;
+			do {
+				await sleep(50);
+				m = (await O.a.owner.api('GET', `/api/v1/conversations/${v.json.id}/messages`)).json.messages.find((x) => x.id === s.json.id);
+			} while (!['queued', 'sent', 'delivered'].includes(m.status) && Date.now() < end);
+			assert.ok(['queued', 'sent', 'delivered'].includes(m.status), JSON.stringify(m));
+			const c1 = await counters();
+			assert.equal(c1.requests - c0.requests, 1);
+			assert.equal(c1.http2_requests - c0.http2_requests, 0, 'HTTP/1.1 over TLS');
 		} finally {
 			await other.cleanup();
 		}
