@@ -56,27 +56,39 @@ if (TLS) {
 		assert.equal(c1.http2_requests - c0.http2_requests, 5, 'every create over HTTP/2');
 	});
 
+	// A second hub (env) with a tenant whose channel points at the same fake: one reply is
+	// sent; resolves what the checks need, and the fake's request counters from before it.
+	async function sendFromOtherHub(other, name, phone, body) {
+		const O = await makeTenant(other, name);
+		const r = await O.a.owner.api('POST', '/api/v1/channels', { kind: 'sms', name, config: { account_sid: fake.account, auth_token: fake.token, from: FROM, api_base: fake.base } });
+		assert.equal(r.status, 201, r.text);
+		const c = await O.a.owner.api('POST', '/api/v1/contacts', { name, phone });
+		const v = await O.a.owner.api('POST', '/api/v1/conversations', { contact_id: c.json.id, channel_id: r.json.id });
+		const c0 = await counters();
+		const s = await O.a.agent.api('POST', `/api/v1/conversations/${v.json.id}/messages`, { body, client_id: `${name}-1` });
+		assert.equal(s.status, 201, s.text);
+		const msg = async () => (await O.a.owner.api('GET', `/api/v1/conversations/${v.json.id}/messages`)).json.messages.find((x) => x.id === s.json.id);
+		const channel = async () => (await O.a.owner.api('GET', `/api/v1/channels/${r.json.id}`)).json;
+		return { c0, msg, channel };
+	}
+	async function poll(fn, ok, ms = 8000) {
+		const end = Date.now() + ms;
+		let v;
+		do {
+			await sleep(50);
+			v = await fn();
+		} while (!ok(v) && Date.now() < end);
+		return v;
+	}
+
 	test('a hub that does not trust the provider\'s certificate sends nothing and keeps the message pending', async () => {
 		const other = await startHub({ env: { SB_PWHASH: 'min' } }); // the system's CAs only
 		try {
-			const O = await makeTenant(other, 'Untrusting Co');
-			const r = await O.a.owner.api('POST', '/api/v1/channels', { kind: 'sms', name: 'TLS', config: { account_sid: fake.account, auth_token: fake.token, from: FROM, api_base: fake.base } });
-			assert.equal(r.status, 201, r.text);
-			const c = await O.a.owner.api('POST', '/api/v1/contacts', { name: 'Tess', phone: '+14155559911' });
-			const v = await O.a.owner.api('POST', '/api/v1/conversations', { contact_id: c.json.id, channel_id: r.json.id });
-			const c0 = await counters();
-			const s = await O.a.agent.api('POST', `/api/v1/conversations/${v.json.id}/messages`, { body: 'untrusted', client_id: 'tls-1' });
-			assert.equal(s.status, 201, s.text);
-			let chRow;
-			const end = Date.now() + 8000;
-			do {
-				await sleep(100);
-				chRow = (await O.a.owner.api('GET', `/api/v1/channels/${r.json.id}`)).json;
-			} while (!chRow.health?.last_error && Date.now() < end);
-			assert.match(chRow.health?.last_error ?? "", /^Could not reach the provider: .*(SSL|certificate)/i, JSON.stringify(chRow));
-			const m = (await O.a.owner.api('GET', `/api/v1/conversations/${v.json.id}/messages`)).json.messages.find((x) => x.id === s.json.id);
-			assert.equal(m.status, 'pending', 'not sent, not failed: it is retried with backoff');
-			assert.equal((await counters()).requests - c0.requests, 0, 'no request reached the fake');
+			const x = await sendFromOtherHub(other, 'Untrusting Co', '+14155559911', 'untrusted');
+			const chRow = await poll(x.channel, (c) => c.health?.last_error);
+			assert.match(chRow.health?.last_error ?? '', /^Could not reach the provider: .*(SSL|certificate)/i, JSON.stringify(chRow));
+			assert.equal((await x.msg()).status, 'pending', 'not sent, not failed: it is retried with backoff');
+			assert.equal((await counters()).requests - x.c0.requests, 0, 'no request reached the fake');
 		} finally {
 			await other.cleanup();
 		}
@@ -85,24 +97,13 @@ if (TLS) {
 	test('without SB_PROVIDER_HTTP2 the hub speaks HTTP/1.1 to the same https provider', async () => {
 		const other = await startHub({ env: { SB_PWHASH: 'min', SB_PROVIDER_CA: pki.cert } });
 		try {
-			const O = await makeTenant(other, 'Plain Co');
-			const r = await O.a.owner.api('POST', '/api/v1/channels', { kind: 'sms', name: 'h1', config: { account_sid: fake.account, auth_token: fake.token, from: FROM, api_base: fake.base } });
-			assert.equal(r.status, 201, r.text);
-			const c = await O.a.owner.api('POST', '/api/v1/contacts', { name: 'Hal', phone: '+14155559912' });
-			const v = await O.a.owner.api('POST', '/api/v1/conversations', { contact_id: c.json.id, channel_id: r.json.id });
-			const c0 = await counters();
-			const s = await O.a.agent.api('POST', `/api/v1/conversations/${v.json.id}/messages`, { body: 'over h1', client_id: 'h1-1' });
-			assert.equal(s.status, 201, s.text);
-			const end = Date.now() + 8000;
-			let m;
-			do {
-				await sleep(50);
-				m = (await O.a.owner.api('GET', `/api/v1/conversations/${v.json.id}/messages`)).json.messages.find((x) => x.id === s.json.id);
-			} while (!['queued', 'sent', 'delivered'].includes(m.status) && Date.now() < end);
-			assert.ok(['queued', 'sent', 'delivered'].includes(m.status), JSON.stringify(m));
+			const x = await sendFromOtherHub(other, 'Plain Co', '+14155559912', 'over h1');
+			const sentStates = ['queued', 'sent', 'delivered'];
+			const m = await poll(x.msg, (v) => sentStates.includes(v.status));
+			assert.ok(sentStates.includes(m.status), JSON.stringify(m));
 			const c1 = await counters();
-			assert.equal(c1.requests - c0.requests, 1);
-			assert.equal(c1.http2_requests - c0.http2_requests, 0, 'HTTP/1.1 over TLS');
+			assert.equal(c1.requests - x.c0.requests, 1);
+			assert.equal(c1.http2_requests - x.c0.http2_requests, 0, 'HTTP/1.1 over TLS');
 		} finally {
 			await other.cleanup();
 		}
@@ -410,30 +411,37 @@ test('undelivered with ErrorCode: status undelivered with the code; a later deli
 	}
 });
 
-test('per-channel concurrency: the fake never sees more than 16 requests at once', async () => {
+// A burst of n sends over `convs` conversations while the fake holds each create 300 ms:
+// every one is created once, and the fake's max_concurrent is reported for the cap checks.
+async function burst(n, convs, tag) {
 	await sleep(300);
 	await fake.ctl('POST', '/reset');
 	await script([], { action: 'delay', ms: 300, then: '201' });
 	try {
-		const convs = [];
-		for (let i = 0; i < 8; i++) convs.push(await newConv());
-		const items = Array.from({ length: 48 }, (_, i) => ({ conv: convs[i % convs.length], body: `burst ${i}` }));
+		const cs = [];
+		for (let i = 0; i < convs; i++) cs.push(await newConv());
+		const items = Array.from({ length: n }, (_, i) => ({ conv: cs[i % cs.length], body: `${tag} ${i}` }));
 		const sent = await pool(items, 16, async (it) => {
 			const r = await send(it.conv, it.body);
 			assert.equal(r.status, 201, r.text);
 			return { ...it, id: r.json.id };
 		});
-		for (const s of sent) await until(s.conv, s.id, ['delivered', 'queued', 'sent'], 20000);
+		for (const x of sent) await until(x.conv, x.id, ['delivered', 'queued', 'sent'], 20000);
 		const c = await counters();
-		assert.equal(c.created, 48);
-		assert.equal(c.requests, 48);
-		assert.ok(c.max_concurrent <= 16, `max_concurrent ${c.max_concurrent} exceeds the channel cap of 16`);
-		assert.ok(c.max_concurrent >= 8, `the cap is actually used (max_concurrent ${c.max_concurrent})`);
+		assert.equal(c.created, n);
+		assert.equal(c.requests, n);
 		const all = await fake.ctl('GET', '/messages');
-		assert.equal(new Set(all.map((m) => m.body)).size, 48, 'each message created once');
+		assert.equal(new Set(all.map((m) => m.body)).size, n, 'each message created once');
+		return c.max_concurrent;
 	} finally {
 		await script([], '201');
 	}
+}
+
+test('per-channel concurrency: the fake never sees more than 16 requests at once', async () => {
+	const mc = await burst(48, 8, 'burst');
+	assert.ok(mc <= 16, `max_concurrent ${mc} exceeds the channel cap of 16`);
+	assert.ok(mc >= 8, `the cap is actually used (max_concurrent ${mc})`);
 });
 
 test('max_inflight set through PATCH is the cap the fake sees; bad values are 400; another tenant gets 404', async () => {
@@ -445,25 +453,11 @@ test('max_inflight set through PATCH is the cap the fake sees; bad values are 40
 	const p = await owner.api('PATCH', `/api/v1/channels/${ch.id}`, { max_inflight: 4 });
 	assert.equal(p.status, 200, p.text);
 	assert.equal(p.json.max_inflight, 4);
-	await sleep(300);
-	await fake.ctl('POST', '/reset');
-	await script([], { action: 'delay', ms: 300, then: '201' });
 	try {
-		const convs = [];
-		for (let i = 0; i < 4; i++) convs.push(await newConv());
-		const items = Array.from({ length: 12 }, (_, i) => ({ conv: convs[i % convs.length], body: `capped ${i}` }));
-		const sent = await pool(items, 12, async (it) => {
-			const r = await send(it.conv, it.body);
-			assert.equal(r.status, 201, r.text);
-			return { ...it, id: r.json.id };
-		});
-		for (const x of sent) await until(x.conv, x.id, ['delivered', 'queued', 'sent'], 20000);
-		const c = await counters();
-		assert.equal(c.created, 12);
-		assert.ok(c.max_concurrent <= 4, `max_concurrent ${c.max_concurrent} exceeds max_inflight 4`);
-		assert.ok(c.max_concurrent >= 3, `the cap is used (max_concurrent ${c.max_concurrent})`);
+		const mc = await burst(12, 4, 'capped');
+		assert.ok(mc <= 4, `max_concurrent ${mc} exceeds max_inflight 4`);
+		assert.ok(mc >= 3, `the cap is used (max_concurrent ${mc})`);
 	} finally {
-		await script([], '201');
 		assert.equal((await owner.api('PATCH', `/api/v1/channels/${ch.id}`, { max_inflight: 16 })).status, 200);
 	}
 });
