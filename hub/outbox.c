@@ -17,6 +17,7 @@
  */
 #include "channels.h"
 #include "httpc.h"
+#include "idset.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,8 +70,7 @@ static struct {
 	bool walk_cut;
 	int64_t last_full_ms; /* the last scan that walked past full channels to the limit */
 	/* ids in flight on this process, so a row is never picked twice */
-	int64_t *inflight;
-	size_t n_inflight, cap_inflight;
+	struct sb_idset inflight;
 	struct sb_wjob recover_job;
 	struct op_list picked;   /* rows the running scan took: one mark job when it ends */
 	struct op_list settling; /* answers waiting for the next settle job */
@@ -93,66 +93,20 @@ struct send_op {
 
 static void tick_fire(struct sb_timer *t);
 
-/* The in-flight ids: an open-addressing set (linear probing, 0 = empty: row ids start at 1,
- * at most half full), since every due row is checked against it and a process may have
- * thousands in flight (max_inflight up to 1,000 per channel). */
-static size_t inflight_slot(int64_t id, size_t mask)
-{
-	uint64_t x = (uint64_t)id * 0x9e3779b97f4a7c15ull;
-	return (size_t)(x ^ (x >> 29)) & mask;
-}
-
-/* The slot holding id, or the empty slot where it would go. */
-static size_t inflight_find(const int64_t *t, size_t cap, int64_t id)
-{
-	size_t i = inflight_slot(id, cap - 1);
-	while (t[i] && t[i] != id)
-		i = (i + 1) & (cap - 1);
-	return i;
-}
-
 static bool inflight_has(int64_t id)
 {
-	return ob.cap_inflight && ob.inflight[inflight_find(ob.inflight, ob.cap_inflight, id)] == id;
+	return sb_idset_has(&ob.inflight, id);
 }
 
 static void inflight_add(int64_t id)
 {
-	if ((ob.n_inflight + 1) * 2 > ob.cap_inflight) {
-		size_t cap = ob.cap_inflight ? ob.cap_inflight * 2 : 128;
-		int64_t *t = sb_calloc(cap, sizeof *t);
-		for (size_t i = 0; i < ob.cap_inflight; i++)
-			if (ob.inflight[i])
-				t[inflight_find(t, cap, ob.inflight[i])] = ob.inflight[i];
-		free(ob.inflight);
-		ob.inflight = t;
-		ob.cap_inflight = cap;
-	}
-	size_t i = inflight_find(ob.inflight, ob.cap_inflight, id);
-	if (!ob.inflight[i]) {
-		ob.inflight[i] = id;
-		ob.n_inflight++;
-	}
+	if (!sb_idset_add(&ob.inflight, id))
+		sb_assert_fail("calloc", __FILE__, __LINE__); /* as sb_calloc does */
 }
 
 static void inflight_del(int64_t id)
 {
-	if (!ob.cap_inflight)
-		return;
-	size_t mask = ob.cap_inflight - 1, i = inflight_find(ob.inflight, ob.cap_inflight, id);
-	if (ob.inflight[i] != id)
-		return;
-	/* backward-shift deletion: pull later entries of the run into the hole unless their
-	 * home slot lies cyclically after the hole (no tombstones) */
-	for (size_t j = (i + 1) & mask; ob.inflight[j]; j = (j + 1) & mask) {
-		size_t home = inflight_slot(ob.inflight[j], mask);
-		if (((j - home) & mask) >= ((j - i) & mask)) {
-			ob.inflight[i] = ob.inflight[j];
-			i = j;
-		}
-	}
-	ob.inflight[i] = 0;
-	ob.n_inflight--;
+	sb_idset_del(&ob.inflight, id);
 }
 
 static void op_list_add(struct op_list *l, struct send_op *op)
