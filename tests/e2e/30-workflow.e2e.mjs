@@ -3,7 +3,7 @@
 // an internal note, a canned response picked with '/', search, sign out.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, startTestHub, tenant, sandboxChannel, newContext, signIn, inboxView, row, screenshot, simulate, PASSWORD } from './lib.mjs';
+import { launch, startTestHub, tenant, sandboxChannel, newContext, signIn, inboxView, inboxLoaded, row, screenshot, simulate, PASSWORD } from './lib.mjs';
 
 let hub, browser, A, chan, page;
 
@@ -151,6 +151,7 @@ test('with two channels the composer offers a choice, and the reply goes out on 
 	await page.reload();
 	await page.locator('.conn[data-state=live]').waitFor();
 	await page.locator('#inbox-status').selectOption('all');
+	await inboxLoaded(page);
 	await row(page, 'Sunday Sam').click();
 	await page.locator('.conv-title', { hasText: 'Sunday Sam' }).waitFor();
 	const via = page.getByLabel('Send via');

@@ -107,8 +107,12 @@ export async function screenshot(page, name) {
 export async function inboxView(page, view, status = 'open') {
 	await page.getByRole('button', { name: view, exact: true }).click();
 	await page.getByLabel('Status', { exact: true }).first().selectOption(status);
-	// the list is redrawn when its load answers: a click before that can land on a row the
-	// redraw then moves (the rows are virtualised), so wait for the load to finish
+	await inboxLoaded(page);
+}
+
+// The inbox list is redrawn when its load answers: a click before that can land on a row the
+// redraw then moves (the rows are virtualised), so wait until the load has answered.
+export async function inboxLoaded(page) {
 	await page.waitForFunction(() => {
 		const c = document.querySelector('.inbox-count');
 		return c && c.textContent !== '' && !c.textContent.startsWith('Loading');
