@@ -8,13 +8,15 @@
 # 200 ms; the search stops at the first rate not held. Then a run at 80% of the highest
 # held rate gives the ack latency there. Every 200 follows the commit (docs/INTERNALS.md).
 #
-# usage: hub_b3_ingest.sh [--workers W] [--rates "R1 R2 ..."] [--seconds S] [--repeats K]
+# usage: hub_b3_ingest.sh [--workers W] [--rates "R1 R2 ..."] [--seconds S] [--repeats K] [--conns C]
+# (C: keep-alive connections of sbwebhook, default 64)
 # Output per repetition:
 #   RESULT ingest <workers> <max held/s> <achieved/s at max> <p50 ms @80%> <p99 ms @80%> <p99.9 ms @80%> <answers per hub CPU-s @max>
 set -eu
 . "$(dirname "$0")/lib.sh"
 
 workers=1
+conns=64
 rates="2000 4000 6000 7000 8000 9000 10000 12000 14000 16000 20000"
 seconds=5
 repeats=3
@@ -24,7 +26,8 @@ while [ $# -gt 0 ]; do
 	--rates) rates=$2; shift 2 ;;
 	--seconds) seconds=$2; shift 2 ;;
 	--repeats) repeats=$2; shift 2 ;;
-	*) bench_die "usage: hub_b3_ingest.sh [--workers W] [--rates LIST] [--seconds S] [--repeats K]" ;;
+	--conns) conns=$2; shift 2 ;;
+	*) bench_die "usage: hub_b3_ingest.sh [--workers W] [--rates LIST] [--seconds S] [--repeats K] [--conns C]" ;;
 	esac
 done
 bench_need_tools
@@ -44,7 +47,7 @@ wh() {
 	for p in $(hub_pids); do spid="$spid --server-pid $p"; done
 	# shellcheck disable=SC2086
 	$pin "$SBWEBHOOK" --url-file "$HUB_DIR/webhooks" --rate "$2" --duration "$seconds" \
-		--conns 64 --drain 5 --timeout 15 --quiet $spid >"$1" 2>&1 || true
+		--conns "$conns" --drain 5 --timeout 15 --quiet $spid >"$1" 2>&1 || true
 	awk -v rate="$2" '
 		/^scheduled/ { sch = $2 + 0; ans = $6 + 0; r = $7; sub(/^\(/, "", r); sub(/\/s$/, "", r) }
 		/^status:/ { ok = $3 + 0 }

@@ -165,6 +165,7 @@ wait_quiet() {
 # with an owner o<i>@example.com, then hubd serve (on CPU 0 unless HUBM_NOPIN=1; with
 # WORKERS > 1 the master and its workers share both CPUs). Sets HUB_PID (the master or the
 # only worker), HUB_URL, HUB_DIR, HUBM_TENANTS (the ids, one a line, in $HUB_DIR/tenants).
+# (Its own variable hpin: a shared name once pinned the callers' load to CPU 0 as well.)
 hubm_start() {
 	bench_tmp
 	HUB_PORT=$1
@@ -185,13 +186,13 @@ hubm_start() {
 	done
 	w=${3:-1}
 	nats_url=${4:-} # read before `set --` below replaces the positional parameters
-	pin=$PIN_SRV
-	[ "$w" -gt 1 ] || [ "${HUBM_NOPIN:-0}" = 1 ] && pin=""
+	hpin=$PIN_SRV
+	[ "$w" -gt 1 ] || [ "${HUBM_NOPIN:-0}" = 1 ] && hpin=""
 	set -- serve --listen "127.0.0.1:$HUB_PORT" --db "$HUB_DIR/db" --public-url "$HUB_URL" \
 		--web-root "$SB_WEB_ROOT"
 	[ "$w" -gt 1 ] && set -- "$@" --workers "$w"
 	[ -n "$nats_url" ] && set -- "$@" --nats-url "$nats_url"
-	SB_PWHASH=min $pin "$HUBD" "$@" >>"$HUB_DIR/log" 2>&1 &
+	SB_PWHASH=min $hpin "$HUBD" "$@" >>"$HUB_DIR/log" 2>&1 &
 	HUB_PID=$!
 	i=0
 	while ! curl -sf -o /dev/null "$HUB_URL/metrics"; do
