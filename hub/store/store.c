@@ -152,6 +152,15 @@ static int open_conn(const char *path, bool writer, sqlite3 **out)
 		sqlite3_close(db);
 		return SB_EDB;
 	}
+	/* The writer checkpoints when the WAL holds SB_DB_WAL_PAGES frames (default 4,000, 16 MB
+	 * of 4 KiB pages, still one wal-index hash block for readers). sqlite's 1,000 made a
+	 * checkpoint, with its two fsyncs and a copy of every page, of each ~400 webhooks at
+	 * full ingest; 4,000 copies a page rewritten in the meantime once: B3 +12%. */
+	if (writer) {
+		const char *wp = getenv("SB_DB_WAL_PAGES");
+		long pages = wp ? atol(wp) : 4000;
+		sqlite3_wal_autocheckpoint(db, pages > 0 ? (int)pages : 4000);
+	}
 	*out = db;
 	return 0;
 }

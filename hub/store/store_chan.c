@@ -532,7 +532,7 @@ int sb_tx_status_update(struct sb_tx *tx, int64_t tenant, int64_t channel, const
 	}
 	if (!msg && provider_id && *provider_id) {
 		s = TX_STMT(tx, "SELECT id FROM messages WHERE channel_id = ?1 AND provider_id = ?2 "
-				"AND tenant_id = ?3");
+				"AND direction = 1 AND tenant_id = ?3");
 		sqlite3_bind_int64(s, 1, channel);
 		store__bind_text(s, 2, provider_id);
 		sqlite3_bind_int64(s, 3, tenant);

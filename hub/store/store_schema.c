@@ -199,6 +199,13 @@ static const char *const migrations[] = {
 	"DROP TABLE events;"
 	"ALTER TABLE events_v4 RENAME TO events;"
 	"CREATE UNIQUE INDEX events_seq ON events(tenant_id, seq);",
+
+	/* 5: only outbound messages are looked up by the provider's id (status callbacks);
+	 * indexing every inbound MessageSid too put one more random leaf page in each inbound
+	 * webhook's commit (inbound_dedupe already answers "seen before?") */
+	"DROP INDEX messages_provider;"
+	"CREATE INDEX messages_provider ON messages(channel_id, provider_id)"
+	" WHERE direction = 1 AND provider_id IS NOT NULL;",
 };
 
 int store__migrate(sqlite3 *db)

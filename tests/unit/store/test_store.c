@@ -290,7 +290,15 @@ static int run_recover(struct sb_tx *tx, void *arg)
 static int run_status(struct sb_tx *tx, void *arg)
 {
 	struct send_seed *s = arg;
-	return sb_tx_status_update(tx, s->tenant, s->channel, NULL, 1, s->status, NULL, NULL);
+	return sb_tx_status_update(tx, s->tenant, s->channel, "SMout1", 1, s->status, NULL, NULL);
+}
+
+/* a status callback found by the provider's id alone (no outbox id in it) */
+static int run_status_by_sid(struct sb_tx *tx, void *arg)
+{
+	struct send_seed *s = arg;
+	s->rc = sb_tx_status_update(tx, s->tenant, s->channel, s->status, 0, "read", NULL, NULL);
+	return 0;
 }
 
 static void due_count(void *ud, struct sb_outbox_row *row)
@@ -331,6 +339,18 @@ static void test_inbound_and_outbox(void **state)
 	sb_buf_init(&b, 0);
 	sb_store_messages_list(f->st, f->ta, f->conv_a, (struct sb_str){ 0 }, 1, &b);
 	assert_non_null(strstr(sb_buf_cstr(&b), "\"status\":\"delivered\""));
+	sb_buf_free(&b);
+	/* by the provider's id: the outbound message is found (messages_provider indexes
+	 * outbound rows only); an inbound message's MessageSid is not an outbound message */
+	s.status = "SM1";
+	assert_int_equal(sb_store_run_sync(f->st, run_status_by_sid, &s), 0);
+	assert_int_equal(s.rc, SB_ENOTFOUND);
+	s.status = "SMout1";
+	assert_int_equal(sb_store_run_sync(f->st, run_status_by_sid, &s), 0);
+	assert_int_equal(s.rc, 0);
+	sb_buf_init(&b, 0);
+	sb_store_messages_list(f->st, f->ta, f->conv_a, (struct sb_str){ 0 }, 1, &b);
+	assert_non_null(strstr(sb_buf_cstr(&b), "\"status\":\"read\""));
 	sb_buf_free(&b);
 	/* the status callback settled the outbox row */
 	n = 0;
