@@ -11,7 +11,7 @@
 #include <stdlib.h>
 
 #define BODY_CAP (256 * 1024)
-#define BODY_SECONDS 20
+#define BODY_SECONDS SB_HTTP_TIMEOUT_SECONDS
 
 struct http_pss {
 	struct sb_req *req;
@@ -436,7 +436,9 @@ static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
 		}
 		r = req_start(wsi);
 		pss->req = r;
-		lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT, BODY_SECONDS);
+		/* lws has just armed PENDING_TIMEOUT_HTTP_CONTENT with the context's timeout_secs,
+		 * which is BODY_SECONDS (main.c): arming it again cost one more walk of lws's
+		 * sorted timer list (O(connections)) per request */
 		char cl[32] = "";
 		lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH);
 		unsigned long long clen = strtoull(cl, NULL, 10);

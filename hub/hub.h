@@ -14,6 +14,10 @@
 #include <ev.h>
 #include <libwebsockets.h>
 
+/* lws's timeout_secs (main.c), which lws arms when a request's headers are read; also the
+ * time a request's whole body may take (http.c) */
+#define SB_HTTP_TIMEOUT_SECONDS 20
+
 /* ---- configuration (config.c) ---- */
 
 struct sb_config {

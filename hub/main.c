@@ -411,7 +411,7 @@ static int serve(struct sb_hub *h)
 	info.mounts = mounts;
 	info.vhost_name = "switchboard";
 	info.alpn = "http/1.1";
-	info.timeout_secs = 20;
+	info.timeout_secs = SB_HTTP_TIMEOUT_SECONDS; /* also the whole-body limit (http.c) */
 	info.max_http_header_data = 8192;
 	info.max_http_header_pool = 1024;
 	info.fd_limit_per_thread = 0;

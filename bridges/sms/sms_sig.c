@@ -26,12 +26,12 @@ static int cmp_kv(const void *x, const void *y)
 	return c ? c : cmp_str(a->value, b->value);
 }
 
-void sb_sms_sig_compute(const struct sb_host *h, struct sb_arena *a, struct sb_str url,
-			const struct sb_form *params, struct sb_str token, char out[29])
+/* The signed parameter part: every name then its value, in sorted order. */
+static struct sb_str sorted_params(const struct sb_host *h, struct sb_arena *a,
+				   const struct sb_form *params)
 {
 	struct sb_abuf s;
 	sb_abuf_init(&s, h, a);
-	sb_abuf_addstr(&s, url);
 	if (params && params->n) {
 		struct sb_form_kv *v = h->alloc(a, params->n * sizeof *v);
 		memcpy(v, params->v, params->n * sizeof *v);
@@ -43,9 +43,25 @@ void sb_sms_sig_compute(const struct sb_host *h, struct sb_arena *a, struct sb_s
 			sb_abuf_addstr(&s, v[i].value);
 		}
 	}
+	return sb_abuf_str(&s);
+}
+
+static void sig_of(const struct sb_host *h, struct sb_arena *a, struct sb_str url,
+		   struct sb_str sorted, struct sb_str token, char out[29])
+{
+	struct sb_abuf s;
+	sb_abuf_init(&s, h, a);
+	sb_abuf_addstr(&s, url);
+	sb_abuf_addstr(&s, sorted);
 	unsigned char mac[20];
 	h->hmac_sha1(token.p, token.len, s.p ? s.p : "", s.len, mac);
 	h->base64_encode(mac, sizeof mac, out, 29);
+}
+
+void sb_sms_sig_compute(const struct sb_host *h, struct sb_arena *a, struct sb_str url,
+			const struct sb_form *params, struct sb_str token, char out[29])
+{
+	sig_of(h, a, url, sorted_params(h, a, params), token, out);
 }
 
 bool sb_sms_url_port_variant(const struct sb_host *h, struct sb_arena *a, struct sb_str url,
@@ -102,10 +118,10 @@ bool sb_sms_url_port_variant(const struct sb_host *h, struct sb_arena *a, struct
 }
 
 static bool sig_matches(const struct sb_host *h, struct sb_arena *a, struct sb_str url,
-			const struct sb_form *params, struct sb_str token, struct sb_str sig)
+			struct sb_str sorted, struct sb_str token, struct sb_str sig)
 {
 	char want[29];
-	sb_sms_sig_compute(h, a, url, params, token, want);
+	sig_of(h, a, url, sorted, token, want);
 	/* the length is public (always 28); the bytes are compared in constant time */
 	return sig.len == SB_SMS_SIG_LEN && h->mem_eq(want, sig.p, SB_SMS_SIG_LEN);
 }
@@ -136,10 +152,12 @@ int sb_sms_sig_verify(const struct sb_host *h, struct sb_arena *a, struct sb_str
 		params = NULL;
 	}
 
-	bool ok = sig_matches(h, a, url, params, token, sig);
+	/* the parameters are sorted once for both spellings of the URL */
+	struct sb_str sorted = sorted_params(h, a, params);
+	bool ok = sig_matches(h, a, url, sorted, token, sig);
 	struct sb_str alt;
 	/* evaluate both spellings whichever matched, so timing does not tell which one did */
 	if (sb_sms_url_port_variant(h, a, url, &alt))
-		ok = sig_matches(h, a, alt, params, token, sig) | ok;
+		ok = sig_matches(h, a, alt, sorted, token, sig) | ok;
 	return ok ? 0 : SB_EAUTH;
 }

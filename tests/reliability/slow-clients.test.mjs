@@ -20,8 +20,8 @@ after(async () => {
 	await fake?.stop();
 });
 
-// Opens a socket, sends `head` then one byte of `drip` every second; resolves the seconds until
-// the hub closed it (or null if still open after limitS).
+// Opens a socket, sends `head` then one byte of `drip` every second (nothing when drip is
+// empty); resolves the seconds until the hub closed it (or null if still open after limitS).
 function slowClient(head, drip, limitS) {
 	return new Promise((resolve) => {
 		const t0 = Date.now();
@@ -34,7 +34,7 @@ function slowClient(head, drip, limitS) {
 				resolve(null);
 				return;
 			}
-			if (!s.destroyed) s.write(drip[i++ % drip.length]);
+			if (!s.destroyed && drip) s.write(drip[i++ % drip.length]);
 		}, 1000);
 		const done = () => {
 			clearInterval(timer);
@@ -84,4 +84,9 @@ test('slow-header clients are closed within the header timeout; others unaffecte
 test('slow-body clients are closed within the body timeout; others unaffected', async () => {
 	const path = new URL(A.inbound).pathname;
 	await run('slow body', `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100000\r\n\r\n`, 'a');
+});
+
+test('clients that send a body\'s headers and then nothing are closed within the body timeout', async () => {
+	const path = new URL(A.inbound).pathname;
+	await run('silent body', `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 500\r\n\r\n`, '');
 });
