@@ -250,6 +250,8 @@ int sb_store_open(const char *path, struct sb_store **out)
 	/* no global allocation statistics: they take a process-wide mutex on every malloc
 	 * (fails harmlessly with SQLITE_MISUSE once sqlite is initialised) */
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	if (store__pcache_install())
+		sb_log(SB_LOG_WARN, "msg=pcache_wrapper_not_installed why=sqlite_initialised_before");
 	struct sb_store *st = sb_calloc(1, sizeof *st);
 	st->wlock_fd = -1;
 	st->path = sb_strdup(path);

@@ -13,6 +13,14 @@
 
 #define STORE__CACHE 128
 
+/* pcache.c: sqlite's page cache behind a wrapper that skips truncations with nothing to drop.
+ * Installed once, before sqlite initialises (0; -1 when sqlite was initialised already).
+ * The two getters are for tests: the wrapper's methods and pcache1's own. */
+int store__pcache_install(void);
+const sqlite3_pcache_methods2 *store__pcache_methods(void);
+const sqlite3_pcache_methods2 *store__pcache_base(void);
+unsigned long store__pcache_truncations_passed(void);
+
 /* Prepared statements keyed by the address of their (static) SQL text. */
 struct store__cache {
 	const char *sql[STORE__CACHE];
