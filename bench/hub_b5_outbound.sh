@@ -3,7 +3,8 @@
 # B5 outbound (DESIGN.md §6: 20,000 sends a second to a local fake provider; 5,000 when it
 # takes 50 ms). Per repetition: the fake provider (tests/fakes/fake_twilio.mjs, optionally
 # --latency-ms L) and a fresh hub on CPU 0 with CHANNELS tenants, each with one SMS channel
-# (max_inflight 16, so 4 channels fill the hub's 64 keep-alive connections to one host) and
+# (max_inflight 16 by default: 4 channels have 64 requests in flight; the hub keeps up to 256
+# keep-alive connections to one host, SB_PROVIDER_CONNS) and
 # one conversation (made by a signed inbound webhook). One sbnote per conversation POSTs
 # agent replies (/messages, 201 once the outbox row is committed) open loop, RATE a second
 # in all, for S seconds; the fake's "created" counter is sampled each second and the rate
@@ -12,10 +13,13 @@
 # --tls: the fake serves https (and HTTP/2; a throw-away certificate the hub trusts through
 # SB_PROVIDER_CA); --h2 also turns on the hub's SB_PROVIDER_HTTP2, so requests share its
 # connections as streams; --max-inflight N sets each channel's cap; --note-conns C the REST
-# connections per channel (4).
+# connections per channel (4). --fake node|c: the provider is the node fake (the default
+# with --tls) or bench/sbprovider, the same create path in C on the load's CPU (the default
+# otherwise: the node fake takes a core at ~2,500 creates a second).
 #
 # usage: hub_b5_outbound.sh [--rate R] [--seconds S] [--latency-ms L] [--channels C]
 #                           [--max-inflight N] [--tls [--h2]] [--note-conns C] [--repeats K]
+#                           [--fake node|c]
 # Output per repetition:
 #   RESULT outbound <latency ms> <created/s steady> <created in all> <offered> <REST 201s> <drain s>
 set -eu
@@ -29,6 +33,7 @@ repeats=3
 maxin=16
 tls=""
 nconns=4
+fake=""
 while [ $# -gt 0 ]; do
 	case $1 in
 	--rate) rate=$2; shift 2 ;;
@@ -40,7 +45,8 @@ while [ $# -gt 0 ]; do
 	--h2) SB_PROVIDER_HTTP2=1; export SB_PROVIDER_HTTP2; shift ;;
 	--note-conns) nconns=$2; shift 2 ;;
 	--repeats) repeats=$2; shift 2 ;;
-	*) bench_die "usage: hub_b5_outbound.sh [--rate R] [--seconds S] [--latency-ms L] [--channels C] [--max-inflight N] [--tls [--h2]] [--note-conns C] [--repeats K]" ;;
+	--fake) fake=$2; shift 2 ;;
+	*) bench_die "usage: hub_b5_outbound.sh [--rate R] [--seconds S] [--latency-ms L] [--channels C] [--max-inflight N] [--tls [--h2]] [--note-conns C] [--repeats K] [--fake node|c]" ;;
 	esac
 done
 bench_need_tools
@@ -64,14 +70,24 @@ if [ -n "$tls" ]; then
 	scheme=https
 	fake_tls="--tls-cert $BENCH_TMP/fake-cert.pem --tls-key $BENCH_TMP/fake-key.pem"
 fi
+[ -n "$fake" ] || { [ -n "$tls" ] && fake=node || fake=c; }
+case $fake in
+c) [ -z "$tls" ] || bench_die "--fake c speaks plain http only" ;;
+node) ;;
+*) bench_die "--fake is node or c" ;;
+esac
 msgs=$((rate * seconds / channels))
 r=1
 while [ $r -le "$repeats" ]; do
 	port=$((base + 100 + r * 2))
 	fport=$((port + 1))
 	out=$BENCH_TMP/out-$lat-$r
-	# shellcheck disable=SC2086 # fake_tls is two options or none
-	fake_start $fport --latency-ms "$lat" $fake_tls
+	if [ "$fake" = c ]; then
+		provider_start $fport --latency-ms "$lat"
+	else
+		# shellcheck disable=SC2086 # fake_tls is two options or none
+		fake_start $fport --latency-ms "$lat" $fake_tls
+	fi
 	hubm_start "$port" "$channels"
 	hubm_channels "$channels" $fport $scheme "$maxin"
 	# one conversation per tenant: a signed inbound webhook from one number
@@ -110,7 +126,7 @@ while [ $r -le "$repeats" ]; do
 	steady=$(awk -v s="$seconds" 'NR == 1 { a = $2 } $1 == s { b = $2 } END { printf "%d", (b - a) / (s - 1) }' "$out.samples")
 	drain=$(awk -v s="$seconds" -v c0="$c0" '{ last = $1 } END { print last - s - 1 }' "$out.samples")
 	h2=$(curl -s "$FAKE_CONTROL/requests" | sed -n 's/.*"http2_requests":\([0-9]*\).*/\1/p')
-	echo "outbound latency ${lat} ms ${scheme} (max_inflight $maxin, $channels channels; ${h2:-0} over HTTP/2) run $r: offered $((msgs * channels)) at $rate/s; 201s $ok; created $tot;" \
+	echo "outbound latency ${lat} ms ${scheme}, provider $fake (max_inflight $maxin, $channels channels; ${h2:-0} over HTTP/2) run $r: offered $((msgs * channels)) at $rate/s; 201s $ok; created $tot;" \
 		"steady $steady/s; drained $drain s after sending"
 	tr '\n' ' ' <"$out.samples" | sed 's/^/  created per second: /'; echo
 	echo "RESULT outbound $lat $steady $tot $((msgs * channels)) $ok $drain"

@@ -10,6 +10,7 @@ bench_root=$(cd "$(dirname "$0")/.." && pwd)
 HUBD=${HUBD:-$bench_root/build/release/hubd}
 SBLOAD=${SBLOAD:-$bench_root/build/release/bench/sbload}
 SBNOTE=${SBNOTE:-$(dirname "$SBLOAD")/sbnote}
+SBPROVIDER=${SBPROVIDER:-$(dirname "$SBLOAD")/sbprovider}
 SB_WEB_ROOT=${SB_WEB_ROOT:-$bench_root/web}
 
 bench_die() { echo "$(basename "$0"): $*" >&2; exit 2; }
@@ -273,6 +274,23 @@ fake_start() {
 		sleep 0.1
 	done
 	FAKE_CONTROL=$(sed -n 's/.*"control":"\([^"]*\)".*/\1/p' "$BENCH_TMP/fake-$fp.log" | head -1)
+}
+# provider_start PORT [--latency-ms L]: bench/sbprovider (the Twilio create path in C, on
+# the load's CPU) on 127.0.0.1:PORT; FAKE_PID and FAKE_CONTROL as fake_start sets them.
+provider_start() {
+	fp=$1
+	shift
+	[ -x "$SBPROVIDER" ] || bench_die "no sbprovider at $SBPROVIDER (set SBPROVIDER)"
+	$PIN_CLI "$SBPROVIDER" --port "$fp" "$@" >"$BENCH_TMP/fake-$fp.log" 2>&1 &
+	FAKE_PID=$!
+	i=0
+	until grep -q '"port"' "$BENCH_TMP/fake-$fp.log" 2>/dev/null; do
+		i=$((i + 1))
+		[ $i -le 100 ] && kill -0 "$FAKE_PID" 2>/dev/null ||
+			{ cat "$BENCH_TMP/fake-$fp.log" >&2; bench_die "sbprovider did not start"; }
+		sleep 0.1
+	done
+	FAKE_CONTROL=http://127.0.0.1:$fp/_fake
 }
 fake_stop() {
 	[ -n "${FAKE_PID:-}" ] || return 0

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT
  * httpc.c: outbound HTTP for the hub (provider sends, lookups, the sandbox's callbacks), on
  * one thread that owns a libcurl multi handle: keep-alive connections reused per host, at
- * most HTTPC_MAX_HOST_CONNS per host, connect and total timeouts, no redirects. Results go
+ * most SB_PROVIDER_CONNS (256) per host, connect and total timeouts, no redirects. Results go
  * back to the service thread through the loop mailbox; nothing here touches lws or sqlite.
  *
  * HTTP/1.1 by default. With provider_http2, https hosts are offered HTTP/2 (ALPN) and requests
- * share connections as streams, so a slow provider is not capped at 64 requests in flight.
+ * share connections as streams, so a slow provider is not capped at one request in flight
+ * per connection.
  * It is off by default because Debian 12's libcurl 7.88.1 is unsteady there under load: a
  * refused stream closes the whole connection and its other streams come back as failed
  * rewinds (ambiguous: settled by callback or lookup, never resent blindly), and now and then
@@ -21,7 +22,11 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#define HTTPC_MAX_HOST_CONNS 64
+/* Connections per provider host. One host (api.twilio.com) serves every tenant, and each
+ * channel is capped by its own max_inflight (16 by default), so the host cap is what all
+ * tenants share: 64 let four busy channels take every connection, and at 50 ms an answer
+ * capped the whole hub at 1,280 sends a second over HTTP/1.1. SB_PROVIDER_CONNS, 1..4096. */
+#define HTTPC_HOST_CONNS_DEFAULT 256
 #define HTTPC_BODY_MAX (256 * 1024)
 
 struct sb_httpc_job {
@@ -188,8 +193,15 @@ int sb_httpc_init(long connect_ms, long total_ms, const char *ca_file, bool http
 	free(hc.ca_file);
 	hc.ca_file = ca_file && *ca_file ? sb_strdup(ca_file) : NULL;
 	hc.multi = curl_multi_init();
-	curl_multi_setopt(hc.multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)HTTPC_MAX_HOST_CONNS);
-	curl_multi_setopt(hc.multi, CURLMOPT_MAXCONNECTS, (long)HTTPC_MAX_HOST_CONNS * 4);
+	const char *hv = getenv("SB_PROVIDER_CONNS");
+	long host_conns = hv ? atol(hv) : HTTPC_HOST_CONNS_DEFAULT;
+	if (host_conns < 1 || host_conns > 4096) {
+		sb_log(SB_LOG_WARN, "msg=provider_conns_ignored value=\"%s\" used=%d", hv,
+		       HTTPC_HOST_CONNS_DEFAULT);
+		host_conns = HTTPC_HOST_CONNS_DEFAULT;
+	}
+	curl_multi_setopt(hc.multi, CURLMOPT_MAX_HOST_CONNECTIONS, host_conns);
+	curl_multi_setopt(hc.multi, CURLMOPT_MAXCONNECTS, host_conns * 2);
 	curl_multi_setopt(hc.multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
 	hc.connect_ms = connect_ms;
 	hc.total_ms = total_ms;

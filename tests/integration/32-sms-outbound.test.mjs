@@ -462,6 +462,38 @@ test('max_inflight set through PATCH is the cap the fake sees; bad values are 40
 	}
 });
 
+test('the host cap: with SB_PROVIDER_CONNS=3 no more than 3 requests reach one provider at once', { skip: TLS && 'over HTTP/2 requests share connections as streams' }, async () => {
+	const other = await startHub({ env: { SB_PWHASH: 'min', SB_PROVIDER_CONNS: '3' } });
+	try {
+		const O = await makeTenant(other, 'Capped Host Co');
+		const r = await O.a.owner.api('POST', '/api/v1/channels', { kind: 'sms', name: 'capped', config: { account_sid: fake.account, auth_token: fake.token, from: FROM, api_base: fake.base } });
+		assert.equal(r.status, 201, r.text);
+		assert.equal(r.json.max_inflight, 16, 'the channel itself would allow 16');
+		const c = await O.a.owner.api('POST', '/api/v1/contacts', { name: 'Cap', phone: '+14155559931' });
+		const v = await O.a.owner.api('POST', '/api/v1/conversations', { contact_id: c.json.id, channel_id: r.json.id });
+		await sleep(300);
+		await fake.ctl('POST', '/reset');
+		await script([], { action: 'delay', ms: 300, then: '201' });
+		const n = 9;
+		const sent = await pool(Array.from({ length: n }, (_, i) => i), 9, async (i) => {
+			const s = await O.a.agent.api('POST', `/api/v1/conversations/${v.json.id}/messages`, { body: `capped ${i}`, client_id: `capped-${i}` });
+			assert.equal(s.status, 201, s.text);
+			return s.json.id;
+		});
+		const done = async () => (await O.a.owner.api('GET', `/api/v1/conversations/${v.json.id}/messages`)).json.messages.filter((m) => sent.includes(m.id) && ['queued', 'sent', 'delivered'].includes(m.status)).length;
+		const end = Date.now() + 15000;
+		while ((await done()) < n && Date.now() < end) await sleep(100);
+		assert.equal(await done(), n, 'every message reached the provider');
+		const k = await counters();
+		assert.equal(k.created, n);
+		assert.ok(k.max_concurrent <= 3, `max_concurrent ${k.max_concurrent} exceeds the host cap of 3`);
+		assert.ok(k.max_concurrent >= 2, `the cap is used (max_concurrent ${k.max_concurrent})`);
+	} finally {
+		await script([], '201');
+		await other.cleanup();
+	}
+});
+
 test('retry of a message failed with 21610 is refused while the customer is opted out: nothing leaves', async () => {
 	const x = await runCase('opted out retry', [{ action: 'error', code: 21610 }], ['failed', 'delivered']);
 	assert.equal(x.msg.status_code, '21610');
