@@ -690,26 +690,31 @@ static struct sb_outbox_row *outbox_row_get(struct sb_store *st, int64_t id)
 	return r;
 }
 
+/* The partial index outbox_due (WHERE state < 4) is used only when a query's WHERE repeats
+ * "state < 4" word for word: sqlite 3.40 does not infer it from "state = 0", and without it
+ * each walk scanned the whole table, every row ever sent, and sorted it (unit.store.store
+ * checks these plans). */
+const char *const store__outbox_due_sql[3] = {
+	"SELECT id, tenant_id, channel_id FROM outbox WHERE state = 3 AND state < 4 "
+	"AND next_at <= ?1 ORDER BY next_at LIMIT ?2",
+	"SELECT id, tenant_id, channel_id FROM outbox WHERE state = 2 AND state < 4 "
+	"AND next_at <= ?1 ORDER BY next_at LIMIT ?2",
+	"SELECT id, tenant_id, channel_id FROM outbox WHERE state = 0 AND state < 4 "
+	"AND next_at <= ?1 ORDER BY next_at LIMIT ?2",
+};
+
 int sb_store_outbox_due_filtered(struct sb_store *st, int64_t now, int limit, bool first_sends,
 				 int (*want)(void *ud, int64_t tenant, int64_t channel, int64_t id),
 				 void (*fn)(void *ud, struct sb_outbox_row *row), void *ud)
 {
 	/* One state at a time, each in next_at order straight from the partial index
-	 * outbox_due (a literal state lets the planner use it; "state IN (...)" scanned the
-	 * whole table, every row ever sent, and sorted): lookups of unconfirmed sends first,
-	 * then retries, then first sends. Only the rows the caller wants are joined with their
-	 * message and contact, so a backlog behind full channels costs an index walk. */
-	static const char *const sql[] = {
-		"SELECT id, tenant_id, channel_id FROM outbox WHERE state = 3 AND next_at <= ?1 "
-		"ORDER BY next_at LIMIT ?2",
-		"SELECT id, tenant_id, channel_id FROM outbox WHERE state = 2 AND next_at <= ?1 "
-		"ORDER BY next_at LIMIT ?2",
-		"SELECT id, tenant_id, channel_id FROM outbox WHERE state = 0 AND next_at <= ?1 "
-		"ORDER BY next_at LIMIT ?2",
-	};
+	 * outbox_due: lookups of unconfirmed sends first, then retries, then first sends. Only
+	 * the rows the caller wants are joined with their message and contact, so a backlog
+	 * behind full channels costs an index walk. */
+	const char *const *sql = store__outbox_due_sql;
 	int n = 0;
 	bool stop = false;
-	size_t nq = sizeof sql / sizeof sql[0] - (first_sends ? 0 : 1);
+	size_t nq = 3 - (first_sends ? 0 : 1);
 	for (size_t q = 0; q < nq && !stop && n < limit; q++) {
 		sqlite3_stmt *s = RD_STMT(st, sql[q]);
 		sqlite3_bind_int64(s, 1, now);

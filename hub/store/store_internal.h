@@ -21,6 +21,9 @@ const sqlite3_pcache_methods2 *store__pcache_methods(void);
 const sqlite3_pcache_methods2 *store__pcache_base(void);
 unsigned long store__pcache_truncations_passed(void);
 
+/* The outbox's due walk, one query per state (store_chan.c; its plans are tested). */
+extern const char *const store__outbox_due_sql[3];
+
 /* Prepared statements keyed by the address of their (static) SQL text. */
 struct store__cache {
 	const char *sql[STORE__CACHE];
