@@ -703,6 +703,10 @@ const char *const store__outbox_due_sql[3] = {
 	"AND next_at <= ?1 ORDER BY next_at LIMIT ?2",
 };
 
+/* At start: what was SENDING when the process stopped is unconfirmed (from the index too) */
+const char store__outbox_recover_sql[] =
+	"UPDATE outbox SET state = 3, next_at = ?1, updated_at = ?2 WHERE state = 1 AND state < 4";
+
 int sb_store_outbox_due_filtered(struct sb_store *st, int64_t now, int limit, bool first_sends,
 				 int (*want)(void *ud, int64_t tenant, int64_t channel, int64_t id),
 				 void (*fn)(void *ud, struct sb_outbox_row *row), void *ud)
@@ -818,8 +822,7 @@ int sb_tx_outbox_settle(struct sb_tx *tx, int64_t tenant, int64_t id, int state,
 
 int sb_tx_outbox_recover(struct sb_tx *tx, int64_t next_at)
 {
-	sqlite3_stmt *s = TX_STMT(tx, "UPDATE outbox SET state = 3, next_at = ?1, updated_at = ?2 "
-				      "WHERE state = 1");
+	sqlite3_stmt *s = TX_STMT(tx, store__outbox_recover_sql);
 	sqlite3_bind_int64(s, 1, next_at);
 	sqlite3_bind_int64(s, 2, tx->now);
 	int rc = store__exec_done(s, tx->db, "outbox_recover");

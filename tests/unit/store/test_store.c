@@ -462,16 +462,17 @@ static void test_config_gen(void **state)
 	sb_store_close(other);
 }
 
-/* ---- query plans: the outbox's due walk stays on its partial index ---- */
+/* ---- query plans: the outbox's due walk and recovery stay on its partial index ---- */
 
 static void test_outbox_due_plans(void **state)
 {
 	struct fx *f = *state;
 	sqlite3 *db;
 	assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-	for (int q = 0; q < 3; q++) {
+	for (int q = 0; q < 4; q++) {
 		char sql[512], plan[1024] = "";
-		snprintf(sql, sizeof sql, "EXPLAIN QUERY PLAN %s", store__outbox_due_sql[q]);
+		snprintf(sql, sizeof sql, "EXPLAIN QUERY PLAN %s",
+			 q < 3 ? store__outbox_due_sql[q] : store__outbox_recover_sql);
 		sqlite3_stmt *s;
 		assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
 		while (sqlite3_step(s) == SQLITE_ROW) {
