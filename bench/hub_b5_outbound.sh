@@ -3,7 +3,7 @@
 # B5 outbound (DESIGN.md §6: 20,000 sends a second to a local fake provider; 5,000 when it
 # takes 50 ms). Per repetition: the fake provider (tests/fakes/fake_twilio.mjs, optionally
 # --latency-ms L) and a fresh hub on CPU 0 with CHANNELS tenants, each with one SMS channel
-# (max_inflight 16 by default: 4 channels have 64 requests in flight; the hub keeps up to 256
+# (max_inflight 16 by default: 4 channels have 64 requests in flight; the hub keeps up to 512
 # keep-alive connections to one host, SB_PROVIDER_CONNS) and
 # one conversation (made by a signed inbound webhook). One sbnote per conversation POSTs
 # agent replies (/messages, 201 once the outbox row is committed) open loop, RATE a second

@@ -34,7 +34,7 @@ struct sb_bridge_events {
 struct chan_rt *sb_chan_get(int64_t tenant, int64_t id);
 #define SB_CHAN_MAX_INFLIGHT 1000
 /* The channel's cap on requests in flight (max_inflight, 16 when unset; REST sets 1..1000).
- * Over HTTP/1.1 the hub has at most SB_PROVIDER_CONNS (256) connections to one host, so
+ * Over HTTP/1.1 the hub has at most SB_PROVIDER_CONNS (512) connections to one host, so
  * above that in all the extra requests queue in libcurl; over HTTP/2 (https providers) they
  * share connections. */
 static inline int sb_chan_cap(const struct chan_rt *c)
