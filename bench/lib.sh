@@ -259,6 +259,18 @@ hubm_channels() {
 	done
 }
 
+# fake_ready NAME LOG: waits until the provider started as FAKE_PID prints its startup line
+# ({"port":…,"control":…}) into LOG; sets FAKE_CONTROL from it.
+fake_ready() {
+	i=0
+	until grep -q '"port"' "$2" 2>/dev/null; do
+		i=$((i + 1))
+		[ $i -le 100 ] && kill -0 "$FAKE_PID" 2>/dev/null ||
+			{ cat "$2" >&2; bench_die "$1 did not start"; }
+		sleep 0.1
+	done
+	FAKE_CONTROL=$(sed -n 's/.*"control":"\([^"]*\)".*/\1/p' "$2" | head -1)
+}
 # fake_start PORT [ARGS...]: tests/fakes/fake_twilio.mjs on 127.0.0.1:PORT; FAKE_PID, and
 # FAKE_CONTROL (its /_fake URL: a port of its own when it serves https).
 fake_start() {
@@ -266,14 +278,7 @@ fake_start() {
 	shift
 	node "$bench_root/tests/fakes/fake_twilio.mjs" --port "$fp" "$@" >"$BENCH_TMP/fake-$fp.log" 2>&1 &
 	FAKE_PID=$!
-	i=0
-	until grep -q '"port"' "$BENCH_TMP/fake-$fp.log" 2>/dev/null; do
-		i=$((i + 1))
-		[ $i -le 100 ] && kill -0 "$FAKE_PID" 2>/dev/null ||
-			{ cat "$BENCH_TMP/fake-$fp.log" >&2; bench_die "fake_twilio did not start"; }
-		sleep 0.1
-	done
-	FAKE_CONTROL=$(sed -n 's/.*"control":"\([^"]*\)".*/\1/p' "$BENCH_TMP/fake-$fp.log" | head -1)
+	fake_ready fake_twilio "$BENCH_TMP/fake-$fp.log"
 }
 # provider_start PORT [--latency-ms L]: bench/sbprovider (the Twilio create path in C, on
 # the load's CPU) on 127.0.0.1:PORT; FAKE_PID and FAKE_CONTROL as fake_start sets them.
@@ -283,14 +288,7 @@ provider_start() {
 	[ -x "$SBPROVIDER" ] || bench_die "no sbprovider at $SBPROVIDER (set SBPROVIDER)"
 	$PIN_CLI "$SBPROVIDER" --port "$fp" "$@" >"$BENCH_TMP/fake-$fp.log" 2>&1 &
 	FAKE_PID=$!
-	i=0
-	until grep -q '"port"' "$BENCH_TMP/fake-$fp.log" 2>/dev/null; do
-		i=$((i + 1))
-		[ $i -le 100 ] && kill -0 "$FAKE_PID" 2>/dev/null ||
-			{ cat "$BENCH_TMP/fake-$fp.log" >&2; bench_die "sbprovider did not start"; }
-		sleep 0.1
-	done
-	FAKE_CONTROL=http://127.0.0.1:$fp/_fake
+	fake_ready sbprovider "$BENCH_TMP/fake-$fp.log"
 }
 fake_stop() {
 	[ -n "${FAKE_PID:-}" ] || return 0
