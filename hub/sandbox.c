@@ -138,7 +138,9 @@ static void cb_fire(struct sb_timer *timer)
 /* ---- the Messages API ---- */
 
 struct create_ctx {
-	struct chan_rt *chan;
+	/* copied from the channel: no chan_rt pointer outlives the service-thread turn (a
+	 * channel changed while the write runs is freed and rebuilt) */
+	char account[64], token[80];
 	int64_t tenant, channel;
 	char sid[40], to[64], from[64], callback[600];
 	const char *body;
@@ -167,6 +169,7 @@ static void create_done(struct sb_req *r, int rc)
 {
 	struct create_ctx *c = r->ctx;
 	if (rc) {
+		sodium_memzero(c->token, sizeof c->token);
 		sb_http_respond(r, 500, "application/json", "{\"status\":500}", 14);
 		return;
 	}
@@ -179,7 +182,7 @@ static void create_done(struct sb_req *r, int rc)
 	sb_buf_init(&b, 0);
 	bool f = true;
 	sb_buf_addc(&b, '{');
-	sb_json_kv_str(&b, &f, "account_sid", c->chan->account);
+	sb_json_kv_str(&b, &f, "account_sid", c->account);
 	sb_json_kv_str(&b, &f, "api_version", "2010-04-01");
 	sb_json_kv_str(&b, &f, "body", c->body);
 	sb_json_kv_str(&b, &f, "date_created", date);
@@ -208,8 +211,9 @@ static void create_done(struct sb_req *r, int rc)
 	snprintf(t->status, sizeof t->status, "sent");
 	snprintf(t->to, sizeof t->to, "%s", c->to);
 	snprintf(t->from, sizeof t->from, "%s", c->from);
-	snprintf(t->account, sizeof t->account, "%s", c->chan->account);
-	snprintf(t->token, sizeof t->token, "%s", c->chan->token);
+	snprintf(t->account, sizeof t->account, "%s", c->account);
+	snprintf(t->token, sizeof t->token, "%s", c->token);
+	sodium_memzero(c->token, sizeof c->token);
 	snprintf(t->url, sizeof t->url, "%s", c->callback);
 	sb_timer_after(&t->timer, cb_fire, 40 * 1000);
 }
@@ -319,7 +323,8 @@ void sb_sandbox_route(struct sb_req *r, const char **s, int n)
 		return twilio_error(r, 400, 21610, "Attempt to send to unsubscribed recipient");
 	struct create_ctx *cc = sb_arena_alloc(&r->arena, sizeof *cc);
 	memset(cc, 0, sizeof *cc);
-	cc->chan = c;
+	snprintf(cc->account, sizeof cc->account, "%s", c->account);
+	snprintf(cc->token, sizeof cc->token, "%s", c->token);
 	cc->tenant = c->row.tenant;
 	cc->channel = c->row.id;
 	unsigned char raw[16];

@@ -44,7 +44,8 @@ struct wh_item {
  * items[0..n) are zeroed one by one as they are filled, help_text and auto_reply by
  * tenant_prefs (a webhook's scratch is ~6 KiB: no need to clear it all). */
 struct wh_ctx {
-	struct chan_rt *chan;      /* valid on the loop thread only */
+	char kind[16];             /* the channel's kind (metrics); no chan_rt pointer is kept:
+				    * a channel changed while the write runs is freed and rebuilt */
 	int64_t tenant, channel;
 	char sender[64];
 	int64_t outbox_id;
@@ -134,7 +135,7 @@ static void wh_done(struct sb_req *r, int rc)
 	struct wh_ctx *w = r->ctx;
 	char metric[96];
 	snprintf(metric, sizeof metric, "sb_webhooks_total{kind=\"%s\",result=\"%s\"}",
-		 w->chan ? w->chan->row.kind : "?", rc ? "error" : w->dup ? "duplicate" : "accepted");
+		 w->kind[0] ? w->kind : "?", rc ? "error" : w->dup ? "duplicate" : "accepted");
 	sb_metrics_inc(metric, 1);
 	if (rc) {
 		/* nothing was committed: the provider must retry */
@@ -291,7 +292,7 @@ void sb_webhook_route(struct sb_req *r, const char **s, int n)
 	if (rc)
 		return sb_http_error(r, 400, "malformed", "the webhook body is malformed");
 
-	w->chan = c;
+	snprintf(w->kind, sizeof w->kind, "%s", c->row.kind);
 	w->tenant = c->row.tenant;
 	w->channel = c->row.id;
 	snprintf(w->sender, sizeof w->sender, "%s", c->row.sender);

@@ -61,6 +61,7 @@ test('kill -9 right after a 201, ten times with writes in flight: acknowledged n
 					// kill as soon as the 20th answer of the round is in, while the others fly
 					if (!killed && acked.size >= (round + 1) * 20) {
 						killed = true;
+						hub.stopping = true; /* asked for: no "exited unasked" report */
 						hub.proc.kill('SIGKILL');
 					}
 				} else if (!killed) {

@@ -184,6 +184,42 @@ test('a closed conversation reopens on the customer\'s next message (same thread
 	assert.deepEqual((await messagesOf(A.a.owner, conv)).map((m) => m.body), ['first', 'are you there?']);
 });
 
+test('webhooks committed while their channel is changed are all answered, and the hub stays up', async () => {
+	// A changed channel is rebuilt in the hub's cache and the old one freed; a webhook still in
+	// its commit must not use the freed one afterwards (under ASan that was an abort).
+	const seq0 = await currentSeq(A.a.owner);
+	let stop = false, patches = 0;
+	const patcher = (async () => {
+		while (!stop) {
+			const r = await A.a.owner.api('PATCH', `/api/v1/channels/${chA.id}`, { name: `Main line ${patches}` });
+			assert.equal(r.status, 200, r.text);
+			patches++;
+			await sleep(5);
+		}
+	})();
+	const statuses = [];
+	const t0 = Date.now();
+	await Promise.all(Array.from({ length: 12 }, async (_, k) => {
+		let i = 0;
+		while (Date.now() - t0 < 1500) {
+			const r = await inboundA({ from: `+1415555${String(2000 + k).padStart(4, '0')}`, body: `during change ${k}.${i++}` });
+			statuses.push(r.status);
+		}
+	}));
+	stop = true;
+	await patcher;
+	assert.ok(patches >= 10, `the channel changed ${patches} times`);
+	assert.ok(statuses.length >= 24, `${statuses.length} webhooks`);
+	assert.deepEqual([...new Set(statuses)], [200], 'every webhook answered 200');
+	assert.equal((await api('GET', `${hub.url}/healthz`)).status, 200);
+	const all = [];
+	for (let after = seq0, page; (page = await events(A.a.owner, after)).length; after = page[page.length - 1].seq)
+		all.push(...page);
+	const created = all.filter((e) => e.event === 'message.created' && String(e.data.body).startsWith('during change'));
+	assert.equal(created.length, statuses.length, 'one message per webhook');
+	await A.a.owner.api('PATCH', `/api/v1/channels/${chA.id}`, { name: 'Main line' });
+});
+
 test('a disabled channel\'s webhook is 404 and writes nothing', async () => {
 	const r = await A.a.owner.api('PATCH', `/api/v1/channels/${chA.id}`, { active: false });
 	assert.equal(r.status, 200, r.text);

@@ -113,9 +113,14 @@ export async function startHub(o = {}) {
 		closeSync(outFd);
 		live.add(proc);
 		hub.proc = proc;
+		hub.stopping = false;
 		hub.exited = new Promise((res) => {
 			proc.once('exit', (code, signal) => {
 				live.delete(proc);
+				// an exit nobody asked for (a crash, a sanitizer's report): show why at once,
+				// since the temp dir with the log is gone after the run
+				if (!hub.stopping)
+					console.error(`hubd (pid ${proc.pid}) exited unasked: code ${code} signal ${signal}\n${tail(hub.stderr())}`);
 				res({ code, signal });
 			});
 			proc.once('error', (e) => {
@@ -140,6 +145,7 @@ export async function startHub(o = {}) {
 	hub.stop = async (signal = 'SIGTERM', timeoutMs = 10000) => {
 		const p = hub.proc;
 		if (!p || p.exitCode !== null || p.signalCode !== null) return hub.exited;
+		hub.stopping = true;
 		p.kill(signal);
 		const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
 		const r = await hub.exited;
