@@ -16,7 +16,6 @@
  * usage: sbprovider --port P [--latency-ms L] [--account AC...] [--token T]
  * Prints {"port":P,"control":"http://127.0.0.1:P/_fake"} once it listens.
  */
-#define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -32,6 +31,9 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "bench_sha1.h"
+#include "bench_util.h"
 
 
 #define IN_MAX (64 * 1024)
@@ -59,28 +61,6 @@ static void on_signal(int s)
 {
 	(void)s;
 	stop = 1;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void b64(const unsigned char *s, size_t n, char *out)
-{
-	static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t o = 0;
-	for (size_t i = 0; i < n; i += 3) {
-		unsigned v = (unsigned)s[i] << 16 | (i + 1 < n ? (unsigned)s[i + 1] << 8 : 0) |
-			     (i + 2 < n ? s[i + 2] : 0);
-		out[o++] = t[v >> 18 & 63];
-		out[o++] = t[v >> 12 & 63];
-		out[o++] = i + 1 < n ? t[v >> 6 & 63] : '=';
-		out[o++] = i + 2 < n ? t[v & 63] : '=';
-	}
-	out[o] = 0;
 }
 
 static void conn_close(struct conn *c)
@@ -375,7 +355,7 @@ static bool process(struct conn *c)
 		c->in_len -= hl + bl;
 		if (hold && latency_ns) {
 			c->held = true;
-			c->due_ns = now_ns() + latency_ns;
+			c->due_ns = bench_now_ns() + latency_ns;
 			c->next = NULL;
 			if (held_tail)
 				held_tail->next = c;
@@ -392,7 +372,7 @@ static bool process(struct conn *c)
 
 static void release_due(void)
 {
-	uint64_t now = now_ns();
+	uint64_t now = bench_now_ns();
 	while (held_head && held_head->due_ns <= now) {
 		struct conn *c = held_head;
 		held_head = c->next;
@@ -407,25 +387,27 @@ static void release_due(void)
 
 int main(int argc, char **argv)
 {
-	int port = 0;
+	long port = 0, lat_ms = 0;
 	const char *token = "fake_twilio_auth_token";
-	long lat_ms = 0;
 	for (int i = 1; i < argc; i++) {
+		bool ok = true;
 		if (!strcmp(argv[i], "--port") && i + 1 < argc)
-			port = atoi(argv[++i]);
+			ok = !bench_parse_long(argv[++i], 0, 65535, &port);
 		else if (!strcmp(argv[i], "--latency-ms") && i + 1 < argc)
-			lat_ms = atol(argv[++i]);
+			ok = !bench_parse_long(argv[++i], 0, 600000, &lat_ms);
 		else if (!strcmp(argv[i], "--account") && i + 1 < argc)
 			snprintf(account, sizeof account, "%s", argv[++i]);
 		else if (!strcmp(argv[i], "--token") && i + 1 < argc)
 			token = argv[++i];
-		else {
+		else
+			ok = false;
+		if (!ok) {
 			fprintf(stderr, "usage: sbprovider --port P [--latency-ms L] [--account AC] "
 					"[--token T]\n");
 			return 2;
 		}
 	}
-	latency_ns = (uint64_t)(lat_ms > 0 ? lat_ms : 0) * 1000000ull;
+	latency_ns = (uint64_t)lat_ms * 1000000ull;
 	char creds[128];
 	int cl = snprintf(creds, sizeof creds, "%s:%s", account, token);
 	if (cl < 0 || (size_t)cl >= sizeof creds) {
@@ -433,7 +415,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	char enc[176];
-	b64((const unsigned char *)creds, (size_t)cl, enc);
+	bench_b64_encode(creds, (size_t)cl, enc);
 	snprintf(want_auth, sizeof want_auth, "Basic %s", enc);
 
 	signal(SIGPIPE, SIG_IGN);
@@ -454,14 +436,14 @@ int main(int argc, char **argv)
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	struct epoll_event lev = { .events = EPOLLIN, .data.ptr = NULL };
 	epoll_ctl(ep, EPOLL_CTL_ADD, ls, &lev);
-	printf("{\"port\":%d,\"control\":\"http://127.0.0.1:%d/_fake\"}\n", port, port);
+	printf("{\"port\":%ld,\"control\":\"http://127.0.0.1:%ld/_fake\"}\n", port, port);
 	fflush(stdout);
 
 	struct epoll_event evs[256];
 	while (!stop) {
 		int timeout = -1;
 		if (held_head) {
-			uint64_t now = now_ns();
+			uint64_t now = bench_now_ns();
 			timeout = held_head->due_ns <= now ? 0
 							   : (int)((held_head->due_ns - now + 999999) / 1000000);
 		}

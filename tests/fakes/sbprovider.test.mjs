@@ -7,6 +7,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import http from 'node:http';
+import { once } from 'node:events';
 
 const BIN = process.env.SBPROVIDER;
 const AC = 'AC' + 'f'.repeat(32);
@@ -97,4 +98,15 @@ test('answers are held --latency-ms on a kept-alive connection', async () => {
 	assert.equal(a.socket, b.socket, 'one connection for both');
 	assert.ok(ms >= 230, `two held answers took ${ms} ms`);
 	agent.destroy();
+});
+
+test('a bad option or number is refused with the usage line and exit 2', async () => {
+	for (const args of [['--port', 'x'], ['--port', '70000'], ['--latency-ms', '-1'], ['--bogus']]) {
+		const p = spawn(BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+		let err = '';
+		p.stderr.on('data', (d) => (err += d));
+		const [code] = await once(p, 'exit');
+		assert.equal(code, 2, `${args.join(' ')}: exit ${code}`);
+		assert.match(err, /usage: sbprovider/);
+	}
 });
