@@ -206,6 +206,10 @@ static const char *const migrations[] = {
 	"DROP INDEX messages_provider;"
 	"CREATE INDEX messages_provider ON messages(channel_id, provider_id)"
 	" WHERE direction = 1 AND provider_id IS NOT NULL;",
+
+	/* 6: the simulator's list of a whole channel reads its latest rows in order instead of
+	 * sorting every row of the channel (found by unit.store.plans) */
+	"CREATE INDEX sandbox_channel ON sandbox_messages(tenant_id, channel_id, id);",
 };
 
 int store__migrate(sqlite3 *db)

@@ -170,6 +170,21 @@ test('keywords on the sandbox: HELP is answered and shown in the simulator; STOP
 	assert.match(m.provider_id ?? '', /^SM[0-9a-f]{32}$/, JSON.stringify(m));
 });
 
+test('without a customer the simulator lists the whole channel: the latest rows, oldest first', async () => {
+	const r = await owner.api('GET', `/api/v1/channels/${sb.id}/simulator`);
+	assert.equal(r.status, 200, r.text);
+	const all = r.json.messages;
+	// everything the earlier tests put on this channel, per customer, in the same order
+	for (const who of [CUSTOMER, '+14155550777', '+14155550444']) {
+		const mine = await simulator(who);
+		assert.ok(mine.length > 0, who);
+		assert.deepEqual(all.filter((x) => x.customer === who).map((x) => x.sid), mine.map((x) => x.sid), who);
+	}
+	const when = all.map((x) => Date.parse(x.created_at));
+	assert.deepEqual([...when].sort((a, b) => a - b), when, 'oldest first');
+	assert.equal(new Set(all.map((x) => x.sid)).size, all.length, 'each row once');
+});
+
 test('the sandbox survives a restart: simulate and reply still work', async () => {
 	await hub.restart();
 	const seq0 = await currentSeq(owner);
