@@ -621,13 +621,15 @@ int sb_store_messages_list(struct sb_store *st, int64_t tenant, int64_t conv, st
 		if (*end || before_id <= 0)
 			return SB_EINVAL;
 	}
+	/* "id < ?3" always (the first page is before INT64_MAX): the index seeks to the page,
+	 * where "?3 = 0 OR id < ?3" walked down from the newest message to it */
 	sqlite3_stmt *s = RD_STMT(st, "SELECT * FROM (SELECT " MSG_COLS " FROM messages "
 				      "WHERE tenant_id = ?1 AND conversation_id = ?2 "
-				      "AND (?3 = 0 OR id < ?3) ORDER BY id DESC LIMIT ?4) "
+				      "AND id < ?3 ORDER BY id DESC LIMIT ?4) "
 				      "ORDER BY id ASC");
 	sqlite3_bind_int64(s, 1, tenant);
 	sqlite3_bind_int64(s, 2, conv);
-	sqlite3_bind_int64(s, 3, before_id);
+	sqlite3_bind_int64(s, 3, before_id ? before_id : INT64_MAX);
 	sqlite3_bind_int(s, 4, limit);
 	sb_buf_adds(json, "{\"messages\":[");
 	int n = 0;
