@@ -152,14 +152,16 @@ static int open_conn(const char *path, bool writer, sqlite3 **out)
 		sqlite3_close(db);
 		return SB_EDB;
 	}
-	/* The writer checkpoints when the WAL holds SB_DB_WAL_PAGES frames (default 4,000, 16 MB
-	 * of 4 KiB pages, still one wal-index hash block for readers). sqlite's 1,000 made a
-	 * checkpoint, with its two fsyncs and a copy of every page, of each ~400 webhooks at
-	 * full ingest; 4,000 copies a page rewritten in the meantime once: B3 +12%. */
+	/* The writer checkpoints when the WAL holds SB_DB_WAL_PAGES frames (default 20,000: 80 MB
+	 * of 4 KiB pages at most). A checkpoint copies each page the WAL holds once, with two
+	 * fsyncs: the longer the WAL, the more of the random index leaves that every webhook
+	 * rewrites (its dedupe row, its place in its conversation) are copied once for many
+	 * commits. sqlite's 1,000 made a checkpoint of each ~400 webhooks at full ingest; 4,000
+	 * held 16,000/s in B3, 20,000 holds 18,000/s (docs/INTERNALS.md). */
 	if (writer) {
 		const char *wp = getenv("SB_DB_WAL_PAGES");
-		long pages = wp ? atol(wp) : 4000;
-		sqlite3_wal_autocheckpoint(db, pages > 0 ? (int)pages : 4000);
+		long pages = wp ? atol(wp) : 20000;
+		sqlite3_wal_autocheckpoint(db, pages > 0 && pages <= 1000000 ? (int)pages : 20000);
 	}
 	*out = db;
 	return 0;
