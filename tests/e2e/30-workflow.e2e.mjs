@@ -3,7 +3,7 @@
 // an internal note, a canned response picked with '/', search, sign out.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, startTestHub, tenant, sandboxChannel, newContext, signIn, inboxView, inboxLoaded, row, screenshot, simulate, PASSWORD } from './lib.mjs';
+import { launch, startTestHub, tenant, sandboxChannel, newContext, signIn, inboxView, inboxLoaded, row, openConversation, screenshot, simulate, PASSWORD } from './lib.mjs';
 
 let hub, browser, A, chan, page;
 
@@ -113,8 +113,7 @@ test('a canned response made in settings is picked with / and sent', async () =>
 	await page.getByRole('link', { name: 'Inbox' }).click();
 	await page.locator('#inbox-status').selectOption('all');
 	await page.locator('.inbox-count', { hasText: '2 conversations' }).waitFor();
-	await row(page, 'Sunday Sam').click();
-	await page.locator('.conv-title', { hasText: 'Sunday Sam' }).waitFor();
+	await openConversation(page, 'Sunday Sam', 'Sunday Sam');
 	const box = page.getByLabel('Message', { exact: true });
 	await box.pressSequentially('/sun');
 	await page.getByRole('option', { name: /sunday/ }).waitFor();
@@ -152,8 +151,7 @@ test('with two channels the composer offers a choice, and the reply goes out on 
 	await page.locator('.conn[data-state=live]').waitFor();
 	await page.locator('#inbox-status').selectOption('all');
 	await inboxLoaded(page);
-	await row(page, 'Sunday Sam').click();
-	await page.locator('.conv-title', { hasText: 'Sunday Sam' }).waitFor();
+	await openConversation(page, 'Sunday Sam', 'Sunday Sam');
 	const via = page.getByLabel('Send via');
 	await via.waitFor();
 	assert.equal(await via.inputValue(), String(chan.id), 'the conversation\'s own channel first');

@@ -5,7 +5,7 @@
 // (390x844) can open a conversation, reply and open the contact panel.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, startTestHub, tenant, sandboxChannel, newContext, agentPage, inboxView, row, screenshot, simulate, PASSWORD } from './lib.mjs';
+import { launch, startTestHub, tenant, sandboxChannel, newContext, agentPage, inboxView, row, openConversation, screenshot, simulate, PASSWORD } from './lib.mjs';
 
 let hub, browser, A, chan;
 
@@ -182,8 +182,7 @@ test('keyboard only: sign in, pick a conversation with Enter, reply with Ctrl+En
 test('a narrow screen (390x844): open a conversation, reply, open the contact panel and come back', async () => {
 	const { context, page } = await agentPage(browser, hub, 'eli@delta.test', { viewport: { width: 390, height: 844 } });
 	await inboxView(page, 'All');
-	await row(page, 'Where is my parcel?').click();
-	await page.locator('.conv-title', { hasText: '+14155550302' }).waitFor();
+	await openConversation(page, 'Where is my parcel?', '+14155550302');
 	assert.equal(await page.locator('.inbox').isVisible(), false, 'the inbox still takes the screen');
 	const noSideways = () => page.evaluate(() => document.documentElement.scrollWidth <= innerWidth);
 	assert.ok(await noSideways(), 'the page scrolls sideways');

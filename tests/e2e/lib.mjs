@@ -120,3 +120,26 @@ export async function inboxLoaded(page) {
 }
 
 export const row = (page, text) => page.locator('.conv-row', { hasText: text });
+
+// Clicks the inbox row showing rowText and waits for the conversation titled title. A live
+// update that reorders the list between the moment the row is located and the click sends
+// the click to the row that moved under the pointer, as it would for a person: then this
+// says so on stderr (with a screenshot), goes back to the inbox and clicks again, at most
+// three times. Once seen in CI under ASan (e2e-50, 2026-11-26), never reproduced locally.
+export async function openConversation(page, rowText, title) {
+	for (let attempt = 1; ; attempt++) {
+		await inboxLoaded(page);
+		await row(page, rowText).click();
+		try {
+			await page.locator('.conv-title', { hasText: title }).waitFor({ timeout: 8000 });
+			return;
+		} catch (e) {
+			if (attempt === 3) throw e;
+			const shown = await page.locator('.conv-title').allTextContents();
+			const shot = await screenshot(page, `open-conversation-retry-${attempt}`);
+			console.error(`openConversation: clicked "${rowText}", expected "${title}", shown ${JSON.stringify(shown)}; retrying (${shot})`);
+			await page.evaluate(() => { location.hash = '#/'; });
+			await row(page, rowText).waitFor();
+		}
+	}
+}
