@@ -13,7 +13,8 @@
  * string (only blanks between). Statements built with printf directives (%d, %s) are
  * prepared with each directive replaced by a value of its kind.
  *
- * usage: test_plans SOURCE_DIR... (the CMake test passes hub/ and hub/store/)
+ * usage: test_plans SOURCE_DIR... (the CMake test passes hub/, whose subfolders are read too)
+ * SB_PLANS_VERBOSE=1 prints every statement with its plan.
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -23,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -312,6 +314,7 @@ static int by_name(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* Every .c file under dir, subfolders included, in name order. */
 static void scan_dir(const char *dir, void (*each)(const char *path))
 {
 	DIR *d = opendir(dir);
@@ -324,7 +327,16 @@ static void scan_dir(const char *dir, void (*each)(const char *path))
 	struct dirent *e;
 	while ((e = readdir(d)) && n < 512) {
 		size_t l = strlen(e->d_name);
-		if (l > 2 && !strcmp(e->d_name + l - 2, ".c"))
+		if (e->d_name[0] == '.')
+			continue;
+		bool is_dir = e->d_type == DT_DIR;
+		if (e->d_type == DT_UNKNOWN) { /* some filesystems do not say: ask */
+			char p[1024];
+			struct stat sb;
+			snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+			is_dir = !stat(p, &sb) && S_ISDIR(sb.st_mode);
+		}
+		if (is_dir || (l > 2 && !strcmp(e->d_name + l - 2, ".c")))
 			names[n++] = strdup(e->d_name);
 	}
 	closedir(d);
@@ -332,7 +344,11 @@ static void scan_dir(const char *dir, void (*each)(const char *path))
 	for (size_t i = 0; i < n; i++) {
 		char path[1024];
 		snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-		each(path);
+		size_t l = strlen(names[i]);
+		if (l > 2 && !strcmp(names[i] + l - 2, ".c"))
+			each(path);
+		else
+			scan_dir(path, each);
 		free(names[i]);
 	}
 }
