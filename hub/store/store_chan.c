@@ -690,23 +690,6 @@ static struct sb_outbox_row *outbox_row_get(struct sb_store *st, int64_t id)
 	return r;
 }
 
-/* The partial index outbox_due (WHERE state < 4) is used only when a query's WHERE repeats
- * "state < 4" word for word: sqlite 3.40 does not infer it from "state = 0", and without it
- * each walk scanned the whole table, every row ever sent, and sorted it (unit.store.store
- * checks these plans). */
-const char *const store__outbox_due_sql[3] = {
-	"SELECT id, tenant_id, channel_id FROM outbox WHERE state = 3 AND state < 4 "
-	"AND next_at <= ?1 ORDER BY next_at LIMIT ?2",
-	"SELECT id, tenant_id, channel_id FROM outbox WHERE state = 2 AND state < 4 "
-	"AND next_at <= ?1 ORDER BY next_at LIMIT ?2",
-	"SELECT id, tenant_id, channel_id FROM outbox WHERE state = 0 AND state < 4 "
-	"AND next_at <= ?1 ORDER BY next_at LIMIT ?2",
-};
-
-/* At start: what was SENDING when the process stopped is unconfirmed (from the index too) */
-const char store__outbox_recover_sql[] =
-	"UPDATE outbox SET state = 3, next_at = ?1, updated_at = ?2 WHERE state = 1 AND state < 4";
-
 int sb_store_outbox_due_filtered(struct sb_store *st, int64_t now, int limit, bool first_sends,
 				 int (*want)(void *ud, int64_t tenant, int64_t channel, int64_t id),
 				 void (*fn)(void *ud, struct sb_outbox_row *row), void *ud)
@@ -714,11 +697,21 @@ int sb_store_outbox_due_filtered(struct sb_store *st, int64_t now, int limit, bo
 	/* One state at a time, each in next_at order straight from the partial index
 	 * outbox_due: lookups of unconfirmed sends first, then retries, then first sends. Only
 	 * the rows the caller wants are joined with their message and contact, so a backlog
-	 * behind full channels costs an index walk. */
-	const char *const *sql = store__outbox_due_sql;
+	 * behind full channels costs an index walk. The index (WHERE state < 4) is used only
+	 * when the query repeats "state < 4" word for word: sqlite 3.40 does not infer it from
+	 * "state = 0", and without it each walk scanned and sorted every row ever sent
+	 * (unit.store.plans fails on that). */
+	static const char *const sql[] = {
+		"SELECT id, tenant_id, channel_id FROM outbox WHERE state = 3 AND state < 4 "
+		"AND next_at <= ?1 ORDER BY next_at LIMIT ?2",
+		"SELECT id, tenant_id, channel_id FROM outbox WHERE state = 2 AND state < 4 "
+		"AND next_at <= ?1 ORDER BY next_at LIMIT ?2",
+		"SELECT id, tenant_id, channel_id FROM outbox WHERE state = 0 AND state < 4 "
+		"AND next_at <= ?1 ORDER BY next_at LIMIT ?2",
+	};
 	int n = 0;
 	bool stop = false;
-	size_t nq = 3 - (first_sends ? 0 : 1);
+	size_t nq = sizeof sql / sizeof sql[0] - (first_sends ? 0 : 1);
 	for (size_t q = 0; q < nq && !stop && n < limit; q++) {
 		sqlite3_stmt *s = RD_STMT(st, sql[q]);
 		sqlite3_bind_int64(s, 1, now);
@@ -822,7 +815,9 @@ int sb_tx_outbox_settle(struct sb_tx *tx, int64_t tenant, int64_t id, int state,
 
 int sb_tx_outbox_recover(struct sb_tx *tx, int64_t next_at)
 {
-	sqlite3_stmt *s = TX_STMT(tx, store__outbox_recover_sql);
+	/* "state < 4" for the partial index, as in the due walk */
+	sqlite3_stmt *s = TX_STMT(tx, "UPDATE outbox SET state = 3, next_at = ?1, updated_at = ?2 "
+				      "WHERE state = 1 AND state < 4");
 	sqlite3_bind_int64(s, 1, next_at);
 	sqlite3_bind_int64(s, 2, tx->now);
 	int rc = store__exec_done(s, tx->db, "outbox_recover");

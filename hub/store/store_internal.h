@@ -21,11 +21,6 @@ const sqlite3_pcache_methods2 *store__pcache_methods(void);
 const sqlite3_pcache_methods2 *store__pcache_base(void);
 unsigned long store__pcache_truncations_passed(void);
 
-/* The outbox's due walk, one query per state, and the restart's recovery (store_chan.c;
- * their plans are tested). */
-extern const char *const store__outbox_due_sql[3];
-extern const char store__outbox_recover_sql[];
-
 /* Prepared statements keyed by the address of their (static) SQL text. */
 struct store__cache {
 	const char *sql[STORE__CACHE];

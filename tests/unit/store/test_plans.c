@@ -42,8 +42,7 @@ struct stmt {
 	char *sql;
 	char file[256];
 	int line;
-	bool scan_ok;     /* preceded by a sql-scan: comment */
-	bool from_define; /* a macro's body: may be a fragment that only its users complete */
+	bool scan_ok; /* preceded by a sql-scan: comment */
 };
 
 static struct stmt *stmts;
@@ -71,10 +70,9 @@ static bool is_sql(const char *s)
 	return false;
 }
 
-static void add_stmt(char *sql, const char *file, int line, bool scan_ok, bool from_define)
+static void add_stmt(char *sql, const char *file, int line, bool scan_ok)
 {
-	/* a macro's body is checked where it is used, completed (the use is a run of its own) */
-	if (!is_sql(sql) || from_define) {
+	if (!is_sql(sql)) {
 		free(sql);
 		return;
 	}
@@ -87,7 +85,6 @@ static void add_stmt(char *sql, const char *file, int line, bool scan_ok, bool f
 	snprintf(s->file, sizeof s->file, "%s", file);
 	s->line = line;
 	s->scan_ok = scan_ok;
-	s->from_define = from_define;
 }
 
 /* String macros (#define NAME "..." ...), which statements splice between their literals. */
@@ -121,10 +118,10 @@ static void lex(const char *src, long n, const char *file, int line, run_fn fn, 
 	bool run_scan_ok = false;
 	bool marker = false;     /* a sql-scan: comment is the last token seen */
 	bool after_define = false, run_define = false;
-	int define_name = 0; /* 2: the #define's name was just read; its body may start */
+	bool name_read = false; /* the #define's name was just read: its body may start */
 	for (long i = 0; i < n;) {
 		char c = src[i];
-		bool body_starts = define_name == 2; /* this token follows a #define's name */
+		bool body_starts = name_read; /* this token follows a #define's name */
 		const char *add = NULL; /* text to append to the run */
 		size_t add_len = 0;
 		char *lit = NULL;
@@ -187,7 +184,7 @@ static void lex(const char *src, long n, const char *file, int line, run_fn fn, 
 			while (k < n && (isalnum((unsigned char)src[k]) || src[k] == '_'))
 				k++;
 			const char *v = after_define ? NULL : macro_value(src + i, (size_t)(k - i));
-			define_name = after_define ? 2 : 0;
+			name_read = after_define;
 			after_define = (k - i == 6 && !strncmp(src + i, "define", 6));
 			if (v) {
 				add = v;
@@ -195,8 +192,7 @@ static void lex(const char *src, long n, const char *file, int line, run_fn fn, 
 			}
 			i = k;
 		} else {
-			after_define = false;
-			define_name = 0;
+			after_define = name_read = false;
 			if (c == '\'') { /* a character constant: skip it whole */
 				i++;
 				while (i < n && src[i] != '\'')
@@ -216,8 +212,7 @@ static void lex(const char *src, long n, const char *file, int line, run_fn fn, 
 			memcpy(run + run_len, add, add_len);
 			run_len += add_len;
 			run[run_len] = '\0';
-			after_define = false;
-			define_name = 0;
+			after_define = name_read = false;
 		} else if (run) {
 			fn(run, file, run_line, run_scan_ok, run_define, ud);
 			run = NULL;
@@ -253,7 +248,11 @@ static void on_stmt(char *run, const char *file, int line, bool scan_ok, bool fr
 		    void *ud)
 {
 	(void)ud;
-	add_stmt(run, file, line, scan_ok, from_define);
+	if (from_define) { /* a macro's body: checked where it is used, completed */
+		free(run);
+		return;
+	}
+	add_stmt(run, file, line, scan_ok);
 }
 
 static void on_body(char *run, const char *file, int line, bool scan_ok, bool from_define,

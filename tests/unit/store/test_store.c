@@ -462,31 +462,6 @@ static void test_config_gen(void **state)
 	sb_store_close(other);
 }
 
-/* ---- query plans: the outbox's due walk and recovery stay on its partial index ---- */
-
-static void test_outbox_due_plans(void **state)
-{
-	struct fx *f = *state;
-	sqlite3 *db;
-	assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-	for (int q = 0; q < 4; q++) {
-		char sql[512], plan[1024] = "";
-		snprintf(sql, sizeof sql, "EXPLAIN QUERY PLAN %s",
-			 q < 3 ? store__outbox_due_sql[q] : store__outbox_recover_sql);
-		sqlite3_stmt *s;
-		assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
-		while (sqlite3_step(s) == SQLITE_ROW) {
-			size_t n = strlen(plan);
-			snprintf(plan + n, sizeof plan - n, "%s; ", (const char *)sqlite3_column_text(s, 3));
-		}
-		sqlite3_finalize(s);
-		if (!strstr(plan, "USING INDEX outbox_due") || strstr(plan, "SCAN outbox") ||
-		    strstr(plan, "TEMP B-TREE"))
-			fail_msg("due query %d: %s", q, plan);
-	}
-	sqlite3_close(db);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -496,7 +471,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_inbound_and_outbox, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inbound_event_is_the_row, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_gen, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_outbox_due_plans, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
