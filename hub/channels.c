@@ -653,8 +653,11 @@ struct send_ctx {
 	struct sb_buf out;
 };
 
+/* Replayable: the writer may run it again after a rollback, so the answer starts empty. */
 static int send_ctx_run(struct sb_tx *tx, int64_t tenant, struct send_ctx *sc, struct sb_buf *out)
 {
+	sb_buf_reset(out);
+	sc->msg = sc->outbox = 0;
 	sc->created_at = sb_tx_now(tx);
 	return sb_tx_message_send(tx, tenant, &sc->in, &sc->msg, &sc->outbox, out);
 }
@@ -793,7 +796,7 @@ static void api_send(struct sb_req *r, int64_t conv)
 	c->ok_status = 201;
 	c->after = send_after;
 	c->notfound_msg = "no such conversation";
-	sb_http_write(r, send_run, api__done_json, c);
+	sb_http_write_replayable(r, send_run, api__done_json, c);
 }
 
 static int retry_run(struct sb_tx *tx, void *arg)
@@ -954,6 +957,7 @@ static bool ws_send_hook(struct ws_pss *p, const struct sb_json *msg, const stru
 	w->job.run = ws_send_run;
 	w->job.done = ws_send_done;
 	w->job.arg = w;
+	w->job.replayable = true;
 	sb_store_submit(sb_hub_store(), &w->job);
 	return true;
 }

@@ -256,17 +256,30 @@ static void job_done(void *arg, int rc)
 		r->wdone(r, rc);
 }
 
-void sb_http_write(struct sb_req *r, sb_store_run_fn run, void (*done)(struct sb_req *r, int rc),
-		   void *ctx)
+static void http_write(struct sb_req *r, sb_store_run_fn run, void (*done)(struct sb_req *r, int rc),
+		       void *ctx, bool replayable)
 {
 	SB_ASSERT(!r->job.run);
 	r->job.run = run;
+	r->job.replayable = replayable;
 	r->job.done = job_done;
 	r->job.arg = r;
 	r->ctx = ctx;
 	r->wdone = done;
 	sb_http_hold(r);
 	sb_store_submit(sb_hub_store(), &r->job);
+}
+
+void sb_http_write(struct sb_req *r, sb_store_run_fn run, void (*done)(struct sb_req *r, int rc),
+		   void *ctx)
+{
+	http_write(r, run, done, ctx, false);
+}
+
+void sb_http_write_replayable(struct sb_req *r, sb_store_run_fn run,
+			      void (*done)(struct sb_req *r, int rc), void *ctx)
+{
+	http_write(r, run, done, ctx, true);
 }
 
 /* ---- the protocol ---- */

@@ -131,6 +131,10 @@ void sb_http_header(struct sb_req *r, const char *name, const char *value);
  * the client went away meanwhile (then the request is freed without calling done). */
 void sb_http_write(struct sb_req *r, sb_store_run_fn run, void (*done)(struct sb_req *r, int rc),
 		   void *ctx);
+/* The same for a run that is replayable (struct sb_wjob in store/store.h): the writer may run
+ * it again after rolling its batch back, so it must set its outputs, not add to them. */
+void sb_http_write_replayable(struct sb_req *r, sb_store_run_fn run,
+			      void (*done)(struct sb_req *r, int rc), void *ctx);
 /* Async work outside the store (password hashing) holds the request; release returns false
  * when the client went away meanwhile (the request is then freed: touch it no more). */
 void sb_http_hold(struct sb_req *r);

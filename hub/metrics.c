@@ -122,6 +122,11 @@ void sb_metrics_render(struct sb_buf *o)
 	sb_buf_adds(o, "# HELP sb_store_queue_depth Writes queued or awaiting completion.\n"
 		       "# TYPE sb_store_queue_depth gauge\n");
 	sb_buf_printf(o, "sb_store_queue_depth %zu\n", sb_store_queue_depth(sb_hub_store()));
+	sb_buf_adds(o, "# HELP sb_store_batch_replays_total Write batches rolled back and run again, "
+		       "one savepoint per job, after a job failed part-way.\n"
+		       "# TYPE sb_store_batch_replays_total counter\n");
+	sb_buf_printf(o, "sb_store_batch_replays_total %llu\n",
+		      (unsigned long long)sb_store_replays(sb_hub_store()));
 	/* named counters; a name may carry labels: group the HELP by base name */
 	for (int i = 0; i < ncounters; i++) {
 		char base[96];

@@ -334,6 +334,7 @@ static void settle_batch_done(void *arg, int rc)
 			op->job.run = settle_run;
 			op->job.done = settle_one_done;
 			op->job.arg = op;
+			op->job.replayable = true;
 			sb_store_submit(sb_hub_store(), &op->job);
 			continue;
 		}
@@ -354,6 +355,7 @@ static void settle_flush(void)
 	struct op_batch *b = batch_take(&ob.settling);
 	b->job.run = settle_batch_run;
 	b->job.done = settle_batch_done;
+	b->job.replayable = true;
 	sb_store_submit(sb_hub_store(), &b->job);
 }
 
@@ -722,6 +724,7 @@ static void submit_marks(void)
 	struct op_batch *b = batch_take(&ob.picked);
 	b->job.run = mark_batch_run;
 	b->job.done = mark_batch_done;
+	b->job.replayable = true;
 	sb_store_submit(sb_hub_store(), &b->job);
 }
 

@@ -132,6 +132,7 @@ static void cb_fire(struct sb_timer *timer)
 	t->job.run = cb_record_run;
 	t->job.done = cb_recorded;
 	t->job.arg = t;
+	t->job.replayable = true;
 	sb_store_submit(sb_hub_store(), &t->job);
 }
 

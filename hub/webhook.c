@@ -88,6 +88,7 @@ static int wh_run(struct sb_tx *tx, void *arg)
 	struct sb_req *r = arg;
 	struct wh_ctx *w = r->ctx;
 	int dups = 0, msgs = 0;
+	w->new_conv = false; /* set, not added to: the writer may run this again (replayable) */
 	for (size_t i = 0; i < w->n; i++) {
 		struct wh_item *it = &w->items[i];
 		int rc = 0;
@@ -343,5 +344,5 @@ void sb_webhook_route(struct sb_req *r, const char **s, int n)
 		}
 		w->n++;
 	}
-	sb_http_write(r, wh_run, wh_done, w);
+	sb_http_write_replayable(r, wh_run, wh_done, w);
 }

@@ -221,6 +221,11 @@ static void gen_map(struct sb_store *st)
 	free(p);
 }
 
+uint64_t sb_store_replays(struct sb_store *st)
+{
+	return __atomic_load_n(&st->replays, __ATOMIC_RELAXED);
+}
+
 uint64_t sb_store_config_gen(struct sb_store *st)
 {
 	return __atomic_load_n(&st->gen[0], __ATOMIC_ACQUIRE);
@@ -540,6 +545,37 @@ static const char sql_savepoint[] = "SAVEPOINT job";
 static const char sql_rollback_to[] = "ROLLBACK TO job";
 static const char sql_release[] = "RELEASE job";
 
+/* Runs the batch's jobs inside the open transaction. Replayable jobs at the head of the batch
+ * run without savepoints; from the first job that is not replayable (or from the start, when
+ * `careful`), each job runs in a savepoint of its own. Returns true when a job without a
+ * savepoint failed after writing: nothing can undo it alone, so the caller rolls back and
+ * runs the batch again carefully (every job run so far was replayable). A job that fails
+ * before writing anything needs no undo in either mode. */
+static bool run_jobs(struct sb_store *st, struct sb_tx *tx, struct sb_wjob *batch, bool careful)
+{
+	for (struct sb_wjob *j = batch; j; j = j->next) {
+		tx->job = j;
+		seqs_job_begin(&st->seqs);
+		careful = careful || !j->replayable;
+		if (careful)
+			exec_cached(st, sql_savepoint);
+		sqlite3_int64 changes = sqlite3_total_changes64(st->wdb);
+		j->rc = j->run(tx, j->arg);
+		if (j->rc) {
+			if (!careful && sqlite3_total_changes64(st->wdb) != changes)
+				return true;
+			if (careful)
+				exec_cached(st, sql_rollback_to);
+			seqs_job_undo(&st->seqs);
+			free_events(j->events);
+			j->events = j->events_tail = NULL;
+		}
+		if (careful)
+			exec_cached(st, sql_release);
+	}
+	return false;
+}
+
 static void run_batch(struct sb_store *st, struct sb_wjob *batch)
 {
 	struct sb_tx tx = { .st = st, .db = st->wdb, .cache = &st->wcache, .now = sb_wall_ms(),
@@ -549,24 +585,25 @@ static void run_batch(struct sb_store *st, struct sb_wjob *batch)
 	wlock(st, true);
 	int rc = exec(st->wdb, "BEGIN IMMEDIATE");
 	bool began = rc == SQLITE_OK;
-	int njobs = 0;
-	for (struct sb_wjob *j = batch; j; j = j->next) {
-		njobs++;
-		if (!began) {
-			j->rc = store__err(st->wdb, rc, "begin");
-			continue;
-		}
-		tx.job = j;
-		seqs_job_begin(&st->seqs);
-		exec_cached(st, sql_savepoint);
-		j->rc = j->run(&tx, j->arg);
-		if (j->rc) {
-			exec_cached(st, sql_rollback_to);
-			seqs_job_undo(&st->seqs);
+	if (began && run_jobs(st, &tx, batch, false)) {
+		exec(st->wdb, "ROLLBACK");
+		for (struct sb_wjob *j = batch; j; j = j->next) {
+			j->rc = 0;
 			free_events(j->events);
 			j->events = j->events_tail = NULL;
 		}
-		exec_cached(st, sql_release);
+		seqs_clear(&st->seqs);
+		__atomic_add_fetch(&st->replays, 1, __ATOMIC_RELAXED);
+		rc = exec(st->wdb, "BEGIN IMMEDIATE");
+		began = rc == SQLITE_OK;
+		if (began)
+			run_jobs(st, &tx, batch, true);
+	}
+	int njobs = 0;
+	for (struct sb_wjob *j = batch; j; j = j->next) {
+		njobs++;
+		if (!began)
+			j->rc = store__err(st->wdb, rc, "begin");
 	}
 	if (began) {
 		rc = seqs_flush(&tx);

@@ -73,6 +73,7 @@ struct sb_store {
 	size_t depth;
 
 	struct store__seqs seqs; /* writer thread only */
+	uint64_t replays;        /* batches run again carefully (sb_store_replays) */
 
 	/* the configuration generation (sb_store_config_gen): a counter in a small file beside
 	 * the database, mapped shared by every process that opens it; local_gen when the file

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT
  * test_store.c: the store on a real sqlite database in a temp dir: migrations, group commit
- * with per-job savepoints and seq order, tenant isolation of every keyed lookup, inbound
+ * with per-job savepoints and seq order, replayable jobs (no savepoint; the batch run again
+ * when one fails part-way), tenant isolation of every keyed lookup, inbound
  * dedupe, monotonic status, and the outbox's crash recovery.
  */
 #include <setjmp.h>
@@ -184,6 +185,176 @@ static void test_group_commit(void **state)
 	assert_int_equal(count, 200); /* limit: more exist */
 	assert_non_null(strstr(sb_buf_cstr(&b), "\"next_cursor\":\""));
 	sb_buf_free(&b);
+}
+
+/* ---- replayable jobs: no savepoint of their own, the batch run again on a part-way failure ---- */
+
+enum rp_mode { RP_OK, RP_FAIL_AFTER_WRITE, RP_FAIL_BEFORE_WRITE };
+
+struct rp_job {
+	struct sb_wjob job;
+	int64_t tenant, conv;
+	enum rp_mode mode;
+	int runs, rc;
+	bool done;
+	struct sb_buf out;
+};
+
+static int rp_run(struct sb_tx *tx, void *arg)
+{
+	struct rp_job *j = arg;
+	j->runs++;
+	sb_buf_reset(&j->out); /* replayable: outputs set, not added to */
+	if (j->mode == RP_FAIL_BEFORE_WRITE)
+		return SB_EINVAL;
+	int rc = sb_tx_note_create(tx, j->tenant, j->conv, 0, "replay", NULL, &j->out);
+	return !rc && j->mode == RP_FAIL_AFTER_WRITE ? SB_EINVAL : rc;
+}
+
+static void rp_done(void *arg, int rc)
+{
+	struct rp_job *j = arg;
+	j->rc = rc;
+	j->done = true;
+}
+
+/* A job that holds the writer until released, so that everything submitted meanwhile is
+ * taken as one batch afterwards. */
+static volatile int gate_in, gate_open;
+
+static int gate_run(struct sb_tx *tx, void *arg)
+{
+	(void)tx;
+	(void)arg;
+	__atomic_store_n(&gate_in, 1, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&gate_open, __ATOMIC_ACQUIRE))
+		usleep(200);
+	return 0;
+}
+
+static void gate_done(void *arg, int rc)
+{
+	(void)arg;
+	(void)rc;
+}
+
+/* Runs jobs[0..n) as one batch; returns the replays it caused. */
+static uint64_t run_one_batch(struct fx *f, struct rp_job *jobs, int n)
+{
+	struct sb_wjob gate = { .run = gate_run, .done = gate_done };
+	gate_in = gate_open = 0;
+	uint64_t replays0 = sb_store_replays(f->st);
+	sb_store_submit(f->st, &gate);
+	while (!__atomic_load_n(&gate_in, __ATOMIC_ACQUIRE))
+		usleep(200);
+	for (int i = 0; i < n; i++)
+		sb_store_submit(f->st, &jobs[i].job);
+	__atomic_store_n(&gate_open, 1, __ATOMIC_RELEASE);
+	for (int spins = 0; spins < 5000; spins++) {
+		sb_store_drain(f->st);
+		int done = 0;
+		for (int i = 0; i < n; i++)
+			done += jobs[i].done;
+		if (done == n)
+			break;
+		usleep(1000);
+	}
+	for (int i = 0; i < n; i++)
+		assert_true(jobs[i].done);
+	return sb_store_replays(f->st) - replays0;
+}
+
+static int count_notes(struct fx *f, const char *body)
+{
+	struct sb_buf b;
+	sb_buf_init(&b, 0);
+	assert_int_equal(sb_store_messages_list(f->st, f->ta, f->conv_a, (struct sb_str){ 0 }, 200, &b), 0);
+	char needle[64];
+	snprintf(needle, sizeof needle, "\"body\":\"%s\"", body);
+	int count = 0;
+	for (const char *p = sb_buf_cstr(&b); (p = strstr(p, needle)); p++)
+		count++;
+	sb_buf_free(&b);
+	return count;
+}
+
+static void rp_init(struct rp_job *j, struct fx *f, enum rp_mode mode, bool replayable)
+{
+	memset(j, 0, sizeof *j);
+	j->tenant = f->ta;
+	j->conv = f->conv_a;
+	j->mode = mode;
+	sb_buf_init(&j->out, 0);
+	j->job = (struct sb_wjob){ .run = rp_run, .done = rp_done, .arg = j, .replayable = replayable };
+}
+
+static void test_replayable_jobs(void **state)
+{
+	struct fx *f = *state;
+	struct sb_store_hooks hooks = { .on_event = on_event };
+	nseen = 0;
+	assert_int_equal(sb_store_start(f->st, &hooks), 0);
+	int64_t seq0 = sb_store_tenant_seq(f->st, f->ta);
+	enum { N = 40 };
+	struct rp_job *jobs = calloc(N, sizeof *jobs);
+
+	/* 1. replayable jobs, some failing before they write: no replay, one run each */
+	for (int i = 0; i < N; i++)
+		rp_init(&jobs[i], f, i % 7 == 3 ? RP_FAIL_BEFORE_WRITE : RP_OK, true);
+	assert_int_equal(run_one_batch(f, jobs, N), 0);
+	int ok1 = 0;
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(jobs[i].runs, 1);
+		assert_int_equal(jobs[i].rc, jobs[i].mode == RP_OK ? 0 : SB_EINVAL);
+		ok1 += jobs[i].mode == RP_OK;
+		sb_buf_free(&jobs[i].out);
+	}
+	assert_int_equal(count_notes(f, "replay"), ok1);
+
+	/* 2. one fails after writing (job 20): the batch is rolled back and run again, each job
+	 * in a savepoint; the jobs up to it ran twice, the rest once, and only its note is
+	 * missing; every answer holds one note, not two */
+	for (int i = 0; i < N; i++)
+		rp_init(&jobs[i], f, i == 20 ? RP_FAIL_AFTER_WRITE : i == 5 ? RP_FAIL_BEFORE_WRITE : RP_OK,
+			true);
+	assert_int_equal(run_one_batch(f, jobs, N), 1);
+	int ok2 = 0;
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(jobs[i].runs, i <= 20 ? 2 : 1);
+		assert_int_equal(jobs[i].rc, jobs[i].mode == RP_OK ? 0 : SB_EINVAL);
+		if (jobs[i].mode == RP_OK) {
+			ok2++;
+			const char *o = sb_buf_cstr(&jobs[i].out);
+			const char *a = strstr(o, "\"body\":\"replay\"");
+			assert_non_null(a);
+			assert_null(strstr(a + 1, "\"body\":\"replay\""));
+		}
+		sb_buf_free(&jobs[i].out);
+	}
+	assert_int_equal(count_notes(f, "replay"), ok1 + ok2);
+
+	/* 3. a job that is not replayable (job 10) is never run twice: from it on, each job has
+	 * its savepoint, so a later part-way failure (job 30) undoes that job alone */
+	for (int i = 0; i < N; i++)
+		rp_init(&jobs[i], f, i == 30 ? RP_FAIL_AFTER_WRITE : RP_OK, i != 10);
+	assert_int_equal(run_one_batch(f, jobs, N), 0);
+	int ok3 = 0;
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(jobs[i].runs, 1);
+		assert_int_equal(jobs[i].rc, i == 30 ? SB_EINVAL : 0);
+		ok3 += i != 30;
+		sb_buf_free(&jobs[i].out);
+	}
+	assert_int_equal(count_notes(f, "replay"), ok1 + ok2 + ok3);
+
+	/* events: one per kept note, in seq order, without gaps (the replay took its counters back) */
+	assert_int_equal(nseen, ok1 + ok2 + ok3);
+	for (int i = 0; i < nseen; i++)
+		assert_int_equal(seen[i], seq0 + 1 + i);
+	assert_int_equal(sb_store_tenant_seq(f->st, f->ta), seq0 + ok1 + ok2 + ok3);
+	free(jobs);
+	sb_store_stop(f->st);
+	assert_int_equal(sb_store_integrity(f->st), 0);
 }
 
 /* ---- tenant isolation ---- */
@@ -467,6 +638,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_schema, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replayable_jobs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_isolation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inbound_and_outbox, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inbound_event_is_the_row, setup, teardown),
