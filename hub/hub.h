@@ -95,7 +95,7 @@ struct sb_req {
 	char *query;           /* raw query string or NULL */
 	char *route;           /* route label for metrics ("/api/v1/conversations/:id") */
 	char *cookie, *csrf, *authorization, *content_type, *origin, *twilio_sig, *idem;
-	char rid[20];          /* request id, for logs */
+	char rid[24];          /* request id, for logs: 6 + 1 + up to 16 hex digits */
 	struct sb_buf body;
 	size_t body_cap;
 	bool body_too_big;
@@ -233,6 +233,10 @@ bool sb_hub_draining(void);
 void sb_metrics_request(const char *route, int status, uint64_t us);
 void sb_metrics_commit(uint64_t us, int batch);  /* any thread */
 void sb_metrics_inc(const char *name, uint64_t by);
+/* A named counter's id (made on first use; -1 when the table is full), to add to it on a hot
+ * path without looking the name up each time. Loop thread. */
+int sb_metrics_counter(const char *name);
+void sb_metrics_add(int id, uint64_t by);
 void sb_metrics_gauge_http(int delta);
 int sb_http_open(void); /* HTTP connections open now */
 void sb_metrics_render(struct sb_buf *out);

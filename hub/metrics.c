@@ -62,17 +62,27 @@ void sb_metrics_commit(uint64_t us, int batch)
 	(void)batch;
 }
 
-void sb_metrics_inc(const char *name, uint64_t by)
+int sb_metrics_counter(const char *name)
 {
 	for (int i = 0; i < ncounters; i++)
-		if (!strcmp(counters[i].name, name)) {
-			counters[i].v += by;
-			return;
-		}
+		if (!strcmp(counters[i].name, name))
+			return i;
 	if (ncounters == MAX_COUNTERS)
-		return;
+		return -1;
 	snprintf(counters[ncounters].name, sizeof counters[ncounters].name, "%s", name);
-	counters[ncounters++].v = by;
+	counters[ncounters].v = 0;
+	return ncounters++;
+}
+
+void sb_metrics_add(int id, uint64_t by)
+{
+	if (id >= 0 && id < ncounters)
+		counters[id].v += by;
+}
+
+void sb_metrics_inc(const char *name, uint64_t by)
+{
+	sb_metrics_add(sb_metrics_counter(name), by);
 }
 
 void sb_metrics_gauge_http(int delta)

@@ -117,6 +117,10 @@ int sb_time_parse(struct sb_str s, int64_t *ms_out);
 void sb_random(void *p, size_t n);
 /* Writes 2*n lowercase hex chars plus NUL into out. */
 void sb_hex(const void *p, size_t n, char *out);
+/* v in decimal (base 10) or lowercase hex (base 16), NUL-terminated, into out (at least 21
+ * bytes); returns the length. For hot paths, where snprintf's format parsing costs more
+ * than the digits. */
+size_t sb_fmt_u64(char *out, uint64_t v, unsigned base);
 /* A url-safe random token of `bytes` bytes of entropy (base64url, no padding) into out. */
 void sb_token(size_t bytes, char *out, size_t outlen);
 

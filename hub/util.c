@@ -106,6 +106,20 @@ char *sb_strndup(const char *s, size_t n)
 	return p;
 }
 
+size_t sb_fmt_u64(char *out, uint64_t v, unsigned base)
+{
+	char tmp[21];
+	size_t n = 0;
+	do {
+		tmp[n++] = "0123456789abcdef"[v % base];
+		v /= base;
+	} while (v);
+	for (size_t i = 0; i < n; i++)
+		out[i] = tmp[n - 1 - i];
+	out[n] = '\0';
+	return n;
+}
+
 /* ---- buffers ---- */
 
 void sb_buf_init(struct sb_buf *b, size_t pre)

@@ -36,6 +36,17 @@ async function startFake(args = []) {
 	return { ...info, proc, ctl, base: `http://127.0.0.1:${info.port}`, stop: () => proc.kill('SIGTERM') };
 }
 
+// sb_webhooks_total{kind="sms",result=...} from /metrics
+async function webhookCounts() {
+	const r = await fetch(`${hub.url}/metrics`);
+	const text = await r.text();
+	const get = (result) => {
+		const m = new RegExp(`^sb_webhooks_total\\{kind="sms",result="${result}"\\} (\\d+)$`, 'm').exec(text);
+		return m ? Number(m[1]) : 0;
+	};
+	return { accepted: get('accepted'), duplicate: get('duplicate'), error: get('error') };
+}
+
 async function waitFor(what, fn, ms = 5000) {
 	const end = Date.now() + ms;
 	let last;
@@ -118,6 +129,7 @@ test('a signed inbound SMS reaches the agent sockets of its tenant, and of no ot
 test('the same MessageSid five times in a row and five times at once makes one message; all answered 200', async () => {
 	const sid = 'SM' + 'c'.repeat(32);
 	const seq0 = await currentSeq(A.a.owner);
+	const m0 = await webhookCounts();
 	const seq = await inboundA({ sid, from: '+14155550102', body: 'dup sequential', times: 5 });
 	assert.deepEqual(seq.results.map((x) => x.status), [200, 200, 200, 200, 200]);
 	const sid2 = 'SM' + 'd'.repeat(32);
@@ -136,6 +148,11 @@ test('the same MessageSid five times in a row and five times at once makes one m
 	assert.equal(msgs.filter((m) => m.provider_id === sid).length, 1);
 	assert.equal(msgs.filter((m) => m.provider_id === sid2).length, 1);
 	assert.equal(msgs.length, 2);
+	// /metrics counts them by result: 2 accepted, 9 duplicates (11 deliveries)
+	const m1 = await webhookCounts();
+	assert.equal(m1.accepted - m0.accepted, 2, JSON.stringify({ m0, m1 }));
+	assert.equal(m1.duplicate - m0.duplicate, 9, JSON.stringify({ m0, m1 }));
+	assert.equal(m1.error - m0.error, 0);
 });
 
 test('media URLs and content types are stored with the message', async () => {
