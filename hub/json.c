@@ -285,7 +285,7 @@ void sb_json_kv_strn(struct sb_buf *b, bool *first, const char *key, const char 
 void sb_json_kv_int(struct sb_buf *b, bool *first, const char *key, int64_t v)
 {
 	sb_json_key(b, first, key);
-	sb_buf_printf(b, "%lld", (long long)v);
+	sb_buf_add_i64(b, v);
 }
 
 void sb_json_kv_bool(struct sb_buf *b, bool *first, const char *key, bool v)

@@ -121,6 +121,8 @@ void sb_hex(const void *p, size_t n, char *out);
  * bytes); returns the length. For hot paths, where snprintf's format parsing costs more
  * than the digits. */
 size_t sb_fmt_u64(char *out, uint64_t v, unsigned base);
+/* Appends v in decimal (what "%lld" would print, without printf's cost). */
+void sb_buf_add_i64(struct sb_buf *b, int64_t v);
 /* A url-safe random token of `bytes` bytes of entropy (base64url, no padding) into out. */
 void sb_token(size_t bytes, char *out, size_t outlen);
 

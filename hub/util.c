@@ -122,6 +122,17 @@ size_t sb_fmt_u64(char *out, uint64_t v, unsigned base)
 
 /* ---- buffers ---- */
 
+void sb_buf_add_i64(struct sb_buf *b, int64_t v)
+{
+	char d[24];
+	size_t n = 0;
+	if (v < 0)
+		d[n++] = '-';
+	/* the magnitude as unsigned: -INT64_MIN does not fit an int64_t */
+	n += sb_fmt_u64(d + n, v < 0 ? 0 - (uint64_t)v : (uint64_t)v, 10);
+	sb_buf_add(b, d, n);
+}
+
 void sb_buf_init(struct sb_buf *b, size_t pre)
 {
 	b->base = NULL;
@@ -375,13 +386,56 @@ int64_t sb_wall_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static void put2(char *p, int v)
+{
+	p[0] = (char)('0' + v / 10 % 10);
+	p[1] = (char)('0' + v % 10);
+}
+
+/* Every message's JSON carries two of these, and an event's is built for each write: the
+ * date and time of the last second formatted are kept per thread, and the rest is digits
+ * (no snprintf). */
 void sb_time_fmt(int64_t ms, char *out, size_t outlen)
 {
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+	static __thread int64_t last_sec = INT64_MIN;
+	static __thread char last[20]; /* "YYYY-MM-DDTHH:MM:SS" */
+	int64_t sec = ms >= 0 ? ms / 1000 : (ms - 999) / 1000, frac = ms - sec * 1000;
+	if (sec != last_sec) {
+		time_t t = (time_t)sec;
+		struct tm tm = { 0 };
+		bool ok = gmtime_r(&t, &tm) != NULL;
+		int y = tm.tm_year + 1900;
+		if (!ok || y < 0 || y > 9999) { /* out of RFC 3339's range: as before, by snprintf */
+			snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", y, tm.tm_mon + 1,
+				 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)frac);
+			return;
+		}
+		put2(last, y / 100);
+		put2(last + 2, y % 100);
+		last[4] = '-';
+		put2(last + 5, tm.tm_mon + 1);
+		last[7] = '-';
+		put2(last + 8, tm.tm_mday);
+		last[10] = 'T';
+		put2(last + 11, tm.tm_hour);
+		last[13] = ':';
+		put2(last + 14, tm.tm_min);
+		last[16] = ':';
+		put2(last + 17, tm.tm_sec);
+		last_sec = sec;
+	}
+	char buf[25];
+	memcpy(buf, last, 19);
+	buf[19] = '.';
+	buf[20] = (char)('0' + frac / 100);
+	put2(buf + 21, (int)(frac % 100));
+	buf[23] = 'Z';
+	buf[24] = '\0';
+	if (outlen) {
+		size_t n = outlen - 1 < 24 ? outlen - 1 : 24;
+		memcpy(out, buf, n);
+		out[n] = '\0';
+	}
 }
 
 static int digits(const char *p, int n, int *out)

@@ -109,7 +109,7 @@ void store__json_col_int(struct sb_buf *b, bool *first, const char *key, sqlite3
 	if (sqlite3_column_type(s, i) == SQLITE_NULL)
 		sb_buf_adds(b, "null");
 	else
-		sb_buf_printf(b, "%lld", (long long)sqlite3_column_int64(s, i));
+		sb_buf_add_i64(b, sqlite3_column_int64(s, i));
 }
 
 void store__json_col_time(struct sb_buf *b, bool *first, const char *key, sqlite3_stmt *s, int i)
@@ -468,7 +468,9 @@ int sb_tx_event(struct sb_tx *tx, int64_t tenant, const char *type, const char *
 	struct sb_buf f;
 	sb_buf_init(&f, 0);
 	sb_buf_reserve(&f, len + 64 + strlen(type));
-	sb_buf_printf(&f, "{\"type\":\"event\",\"seq\":%lld,\"event\":", (long long)seq);
+	sb_buf_adds(&f, "{\"type\":\"event\",\"seq\":");
+	sb_buf_add_i64(&f, seq);
+	sb_buf_adds(&f, ",\"event\":");
 	sb_json_escz(&f, type);
 	sb_buf_adds(&f, ",\"data\":");
 	sb_buf_add(&f, data, len);
