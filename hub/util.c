@@ -108,6 +108,7 @@ char *sb_strndup(const char *s, size_t n)
 
 size_t sb_fmt_u64(char *out, uint64_t v, unsigned base)
 {
+	SB_ASSERT(base == 10 || base == 16);
 	char tmp[21];
 	size_t n = 0;
 	do {

@@ -131,37 +131,39 @@ static int wh_run(struct sb_tx *tx, void *arg)
 	return 0;
 }
 
+/* sb_webhooks_total{kind,result}'s counter id (result 0 error, 1 duplicate, 2 accepted),
+ * looked up by name once per pair rather than formatted and searched for on every webhook.
+ * Loop thread. */
+static int webhook_counter(const char *kind, int result)
+{
+	static const char *const results[3] = { "error", "duplicate", "accepted" };
+	static struct {
+		char kind[16];
+		int id[3]; /* -2: not looked up yet */
+	} memo[8];
+	size_t k = 0, n = sizeof memo / sizeof memo[0];
+	while (k < n && memo[k].kind[0] && strcmp(memo[k].kind, kind))
+		k++;
+	if (k < n && !memo[k].kind[0] && strlen(kind) < sizeof memo[k].kind) {
+		memcpy(memo[k].kind, kind, strlen(kind) + 1);
+		memo[k].id[0] = memo[k].id[1] = memo[k].id[2] = -2;
+	}
+	bool kept = k < n && !strcmp(memo[k].kind, kind); /* false: more kinds than slots */
+	if (kept && memo[k].id[result] != -2)
+		return memo[k].id[result];
+	char name[96];
+	snprintf(name, sizeof name, "sb_webhooks_total{kind=\"%s\",result=\"%s\"}", kind,
+		 results[result]);
+	int id = sb_metrics_counter(name);
+	if (kept)
+		memo[k].id[result] = id;
+	return id;
+}
+
 static void wh_done(struct sb_req *r, int rc)
 {
 	struct wh_ctx *w = r->ctx;
-	/* sb_webhooks_total{kind,result}: the counter's id per kind and result, looked up by
-	 * name once, instead of formatting the name and scanning the counters for it on every
-	 * webhook */
-	static struct {
-		char kind[16];
-		int id[3];
-	} ids[8];
-	int res = rc ? 0 : w->dup ? 1 : 2;
-	const char *kind = w->kind[0] ? w->kind : "?";
-	size_t k = 0;
-	while (k < sizeof ids / sizeof ids[0] && ids[k].kind[0] && strcmp(ids[k].kind, kind))
-		k++;
-	if (k < sizeof ids / sizeof ids[0] && !ids[k].kind[0] && strlen(kind) < sizeof ids[k].kind) {
-		memcpy(ids[k].kind, kind, strlen(kind) + 1);
-		ids[k].id[0] = ids[k].id[1] = ids[k].id[2] = -2; /* not looked up yet */
-	}
-	bool cached = k < sizeof ids / sizeof ids[0] && !strcmp(ids[k].kind, kind);
-	if (!cached || ids[k].id[res] == -2) {
-		char metric[96];
-		snprintf(metric, sizeof metric, "sb_webhooks_total{kind=\"%s\",result=\"%s\"}", kind,
-			 res == 0 ? "error" : res == 1 ? "duplicate" : "accepted");
-		int id = sb_metrics_counter(metric);
-		if (cached)
-			ids[k].id[res] = id;
-		sb_metrics_add(id, 1);
-	} else {
-		sb_metrics_add(ids[k].id[res], 1);
-	}
+	sb_metrics_add(webhook_counter(w->kind[0] ? w->kind : "?", rc ? 0 : w->dup ? 1 : 2), 1);
 	if (rc) {
 		/* nothing was committed: the provider must retry */
 		sb_log(SB_LOG_WARN, "msg=webhook_commit_failed rid=%s tenant=%lld channel=%lld err=\"%s\"",
@@ -257,10 +259,12 @@ void sb_webhook_route(struct sb_req *r, const char **s, int n)
 		return sb_http_error(r, 404, "not_found", "no such webhook");
 	/* "/webhooks/<kind>/:key[/status]", composed without snprintf (hot path) */
 	char label[64];
+	static const char head[] = "/webhooks/";
+	const char *tail = n == 3 ? "/:key/status" : "/:key";
 	size_t lk = strnlen(s[0], 16);
-	memcpy(label, "/webhooks/", 10);
-	memcpy(label + 10, s[0], lk);
-	memcpy(label + 10 + lk, n == 3 ? "/:key/status" : "/:key", n == 3 ? 13 : 6);
+	memcpy(label, head, sizeof head - 1);
+	memcpy(label + sizeof head - 1, s[0], lk);
+	memcpy(label + sizeof head - 1 + lk, tail, strlen(tail) + 1);
 	free(r->route);
 	r->route = sb_strdup(label);
 	struct chan_rt *c = sb_chan_by_key(s[1]);

@@ -85,29 +85,61 @@ static void test_schema(void **state)
 
 /* ---- group commit ---- */
 
-struct note_job {
+/* A test job: writes a note, or fails before or after writing; counts its runs and sets its
+ * answer (replayable when asked, as the writer may run it twice). */
+enum job_mode { JOB_OK, JOB_FAIL_AFTER_WRITE, JOB_FAIL_BEFORE_WRITE };
+
+struct test_job {
 	struct sb_wjob job;
 	int64_t tenant, conv;
-	int fail;
-	int rc;
+	enum job_mode mode;
+	int runs, rc;
 	bool done;
 	struct sb_buf out;
 };
 
-static int note_run(struct sb_tx *tx, void *arg)
+static int test_job_run(struct sb_tx *tx, void *arg)
 {
-	struct note_job *j = arg;
-	int rc = sb_tx_note_create(tx, j->tenant, j->conv, 0, "hello", NULL, &j->out);
-	if (!rc && j->fail)
-		return SB_EINVAL; /* after writing: only this job's savepoint rolls back */
-	return rc;
+	struct test_job *j = arg;
+	j->runs++;
+	sb_buf_reset(&j->out); /* outputs set, not added to */
+	if (j->mode == JOB_FAIL_BEFORE_WRITE)
+		return SB_EINVAL;
+	int rc = sb_tx_note_create(tx, j->tenant, j->conv, 0, "job note", NULL, &j->out);
+	return !rc && j->mode == JOB_FAIL_AFTER_WRITE ? SB_EINVAL : rc;
 }
 
-static void note_done(void *arg, int rc)
+static void test_job_done(void *arg, int rc)
 {
-	struct note_job *j = arg;
+	struct test_job *j = arg;
 	j->rc = rc;
 	j->done = true;
+}
+
+static void test_job_init(struct test_job *j, struct fx *f, enum job_mode mode, bool replayable)
+{
+	memset(j, 0, sizeof *j);
+	j->tenant = f->ta;
+	j->conv = f->conv_a;
+	j->mode = mode;
+	sb_buf_init(&j->out, 0);
+	j->job = (struct sb_wjob){ .run = test_job_run, .done = test_job_done, .arg = j,
+				   .replayable = replayable };
+}
+
+/* Drains completions until jobs[0..n) are all done (5 s at most). */
+static void wait_jobs(struct fx *f, struct test_job *jobs, int n)
+{
+	for (int spins = 0; spins < 5000; spins++) {
+		sb_store_drain(f->st);
+		int done = 0;
+		for (int i = 0; i < n; i++)
+			done += jobs[i].done;
+		if (done == n)
+			return;
+		usleep(1000);
+	}
+	fail_msg("jobs not done within 5 s");
 }
 
 static int64_t seen[1000];
@@ -137,28 +169,18 @@ static void test_group_commit(void **state)
 	assert_int_equal(sb_store_start(f->st, &hooks), 0);
 	int64_t seq0 = sb_store_tenant_seq(f->st, f->ta);
 	enum { N = 300 };
-	struct note_job *jobs = calloc(N, sizeof *jobs);
+	struct test_job *jobs = calloc(N, sizeof *jobs);
 	for (int i = 0; i < N; i++) {
-		jobs[i].tenant = f->ta;
-		jobs[i].conv = f->conv_a;
-		jobs[i].fail = i % 10 == 5;
-		sb_buf_init(&jobs[i].out, 0);
-		jobs[i].job = (struct sb_wjob){ .run = note_run, .done = note_done, .arg = &jobs[i] };
+		/* not replayable: each in its savepoint, which a failure after writing rolls back */
+		test_job_init(&jobs[i], f, i % 10 == 5 ? JOB_FAIL_AFTER_WRITE : JOB_OK, false);
 		sb_store_submit(f->st, &jobs[i].job);
 	}
-	for (int spins = 0; spins < 5000; spins++) {
-		sb_store_drain(f->st);
-		int done = 0;
-		for (int i = 0; i < N; i++)
-			done += jobs[i].done;
-		if (done == N)
-			break;
-		usleep(1000);
-	}
+	wait_jobs(f, jobs, N);
 	int ok = 0;
 	for (int i = 0; i < N; i++) {
 		assert_true(jobs[i].done);
-		if (jobs[i].fail)
+		assert_int_equal(jobs[i].runs, 1);
+		if (jobs[i].mode != JOB_OK)
 			assert_int_equal(jobs[i].rc, SB_EINVAL);
 		else {
 			assert_int_equal(jobs[i].rc, 0);
@@ -189,35 +211,6 @@ static void test_group_commit(void **state)
 
 /* ---- replayable jobs: no savepoint of their own, the batch run again on a part-way failure ---- */
 
-enum rp_mode { RP_OK, RP_FAIL_AFTER_WRITE, RP_FAIL_BEFORE_WRITE };
-
-struct rp_job {
-	struct sb_wjob job;
-	int64_t tenant, conv;
-	enum rp_mode mode;
-	int runs, rc;
-	bool done;
-	struct sb_buf out;
-};
-
-static int rp_run(struct sb_tx *tx, void *arg)
-{
-	struct rp_job *j = arg;
-	j->runs++;
-	sb_buf_reset(&j->out); /* replayable: outputs set, not added to */
-	if (j->mode == RP_FAIL_BEFORE_WRITE)
-		return SB_EINVAL;
-	int rc = sb_tx_note_create(tx, j->tenant, j->conv, 0, "replay", NULL, &j->out);
-	return !rc && j->mode == RP_FAIL_AFTER_WRITE ? SB_EINVAL : rc;
-}
-
-static void rp_done(void *arg, int rc)
-{
-	struct rp_job *j = arg;
-	j->rc = rc;
-	j->done = true;
-}
-
 /* A job that holds the writer until released, so that everything submitted meanwhile is
  * taken as one batch afterwards. */
 static volatile int gate_in, gate_open;
@@ -239,7 +232,7 @@ static void gate_done(void *arg, int rc)
 }
 
 /* Runs jobs[0..n) as one batch; returns the replays it caused. */
-static uint64_t run_one_batch(struct fx *f, struct rp_job *jobs, int n)
+static uint64_t run_one_batch(struct fx *f, struct test_job *jobs, int n)
 {
 	struct sb_wjob gate = { .run = gate_run, .done = gate_done };
 	gate_in = gate_open = 0;
@@ -250,17 +243,7 @@ static uint64_t run_one_batch(struct fx *f, struct rp_job *jobs, int n)
 	for (int i = 0; i < n; i++)
 		sb_store_submit(f->st, &jobs[i].job);
 	__atomic_store_n(&gate_open, 1, __ATOMIC_RELEASE);
-	for (int spins = 0; spins < 5000; spins++) {
-		sb_store_drain(f->st);
-		int done = 0;
-		for (int i = 0; i < n; i++)
-			done += jobs[i].done;
-		if (done == n)
-			break;
-		usleep(1000);
-	}
-	for (int i = 0; i < n; i++)
-		assert_true(jobs[i].done);
+	wait_jobs(f, jobs, n);
 	return sb_store_replays(f->st) - replays0;
 }
 
@@ -278,16 +261,6 @@ static int count_notes(struct fx *f, const char *body)
 	return count;
 }
 
-static void rp_init(struct rp_job *j, struct fx *f, enum rp_mode mode, bool replayable)
-{
-	memset(j, 0, sizeof *j);
-	j->tenant = f->ta;
-	j->conv = f->conv_a;
-	j->mode = mode;
-	sb_buf_init(&j->out, 0);
-	j->job = (struct sb_wjob){ .run = rp_run, .done = rp_done, .arg = j, .replayable = replayable };
-}
-
 static void test_replayable_jobs(void **state)
 {
 	struct fx *f = *state;
@@ -296,47 +269,47 @@ static void test_replayable_jobs(void **state)
 	assert_int_equal(sb_store_start(f->st, &hooks), 0);
 	int64_t seq0 = sb_store_tenant_seq(f->st, f->ta);
 	enum { N = 40 };
-	struct rp_job *jobs = calloc(N, sizeof *jobs);
+	struct test_job *jobs = calloc(N, sizeof *jobs);
 
 	/* 1. replayable jobs, some failing before they write: no replay, one run each */
 	for (int i = 0; i < N; i++)
-		rp_init(&jobs[i], f, i % 7 == 3 ? RP_FAIL_BEFORE_WRITE : RP_OK, true);
+		test_job_init(&jobs[i], f, i % 7 == 3 ? JOB_FAIL_BEFORE_WRITE : JOB_OK, true);
 	assert_int_equal(run_one_batch(f, jobs, N), 0);
 	int ok1 = 0;
 	for (int i = 0; i < N; i++) {
 		assert_int_equal(jobs[i].runs, 1);
-		assert_int_equal(jobs[i].rc, jobs[i].mode == RP_OK ? 0 : SB_EINVAL);
-		ok1 += jobs[i].mode == RP_OK;
+		assert_int_equal(jobs[i].rc, jobs[i].mode == JOB_OK ? 0 : SB_EINVAL);
+		ok1 += jobs[i].mode == JOB_OK;
 		sb_buf_free(&jobs[i].out);
 	}
-	assert_int_equal(count_notes(f, "replay"), ok1);
+	assert_int_equal(count_notes(f, "job note"), ok1);
 
 	/* 2. one fails after writing (job 20): the batch is rolled back and run again, each job
 	 * in a savepoint; the jobs up to it ran twice, the rest once, and only its note is
 	 * missing; every answer holds one note, not two */
 	for (int i = 0; i < N; i++)
-		rp_init(&jobs[i], f, i == 20 ? RP_FAIL_AFTER_WRITE : i == 5 ? RP_FAIL_BEFORE_WRITE : RP_OK,
+		test_job_init(&jobs[i], f, i == 20 ? JOB_FAIL_AFTER_WRITE : i == 5 ? JOB_FAIL_BEFORE_WRITE : JOB_OK,
 			true);
 	assert_int_equal(run_one_batch(f, jobs, N), 1);
 	int ok2 = 0;
 	for (int i = 0; i < N; i++) {
 		assert_int_equal(jobs[i].runs, i <= 20 ? 2 : 1);
-		assert_int_equal(jobs[i].rc, jobs[i].mode == RP_OK ? 0 : SB_EINVAL);
-		if (jobs[i].mode == RP_OK) {
+		assert_int_equal(jobs[i].rc, jobs[i].mode == JOB_OK ? 0 : SB_EINVAL);
+		if (jobs[i].mode == JOB_OK) {
 			ok2++;
 			const char *o = sb_buf_cstr(&jobs[i].out);
-			const char *a = strstr(o, "\"body\":\"replay\"");
+			const char *a = strstr(o, "\"body\":\"job note\"");
 			assert_non_null(a);
-			assert_null(strstr(a + 1, "\"body\":\"replay\""));
+			assert_null(strstr(a + 1, "\"body\":\"job note\""));
 		}
 		sb_buf_free(&jobs[i].out);
 	}
-	assert_int_equal(count_notes(f, "replay"), ok1 + ok2);
+	assert_int_equal(count_notes(f, "job note"), ok1 + ok2);
 
 	/* 3. a job that is not replayable (job 10) is never run twice: from it on, each job has
 	 * its savepoint, so a later part-way failure (job 30) undoes that job alone */
 	for (int i = 0; i < N; i++)
-		rp_init(&jobs[i], f, i == 30 ? RP_FAIL_AFTER_WRITE : RP_OK, i != 10);
+		test_job_init(&jobs[i], f, i == 30 ? JOB_FAIL_AFTER_WRITE : JOB_OK, i != 10);
 	assert_int_equal(run_one_batch(f, jobs, N), 0);
 	int ok3 = 0;
 	for (int i = 0; i < N; i++) {
@@ -345,7 +318,7 @@ static void test_replayable_jobs(void **state)
 		ok3 += i != 30;
 		sb_buf_free(&jobs[i].out);
 	}
-	assert_int_equal(count_notes(f, "replay"), ok1 + ok2 + ok3);
+	assert_int_equal(count_notes(f, "job note"), ok1 + ok2 + ok3);
 
 	/* events: one per kept note, in seq order, without gaps (the replay took its counters back) */
 	assert_int_equal(nseen, ok1 + ok2 + ok3);
