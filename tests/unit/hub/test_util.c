@@ -6,6 +6,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -104,12 +105,93 @@ static void test_time_fmt(void **state)
 	assert_string_equal(small, "2027-01-01");
 }
 
+/* Unicode's table of well-formed byte sequences (3.9, table 3-7), written out range by range:
+ * a second reading of UTF-8 for sb_utf8_valid's to be compared with */
+static bool ref_utf8(const unsigned char *p, size_t n)
+{
+	static const struct {
+		unsigned char lo[4], hi[4];
+		int len;
+	} forms[] = {
+		{ { 0x00 }, { 0x7f }, 1 },
+		{ { 0xc2, 0x80 }, { 0xdf, 0xbf }, 2 },
+		{ { 0xe0, 0xa0, 0x80 }, { 0xe0, 0xbf, 0xbf }, 3 },
+		{ { 0xe1, 0x80, 0x80 }, { 0xec, 0xbf, 0xbf }, 3 },
+		{ { 0xed, 0x80, 0x80 }, { 0xed, 0x9f, 0xbf }, 3 },
+		{ { 0xee, 0x80, 0x80 }, { 0xef, 0xbf, 0xbf }, 3 },
+		{ { 0xf0, 0x90, 0x80, 0x80 }, { 0xf0, 0xbf, 0xbf, 0xbf }, 4 },
+		{ { 0xf1, 0x80, 0x80, 0x80 }, { 0xf3, 0xbf, 0xbf, 0xbf }, 4 },
+		{ { 0xf4, 0x80, 0x80, 0x80 }, { 0xf4, 0x8f, 0xbf, 0xbf }, 4 },
+	};
+	size_t i = 0;
+	while (i < n) {
+		int len = 0;
+		for (size_t f = 0; f < sizeof forms / sizeof forms[0] && !len; f++) {
+			int k = 0;
+			while (k < forms[f].len && i + (size_t)k < n && p[i + k] >= forms[f].lo[k] &&
+			       p[i + k] <= forms[f].hi[k])
+				k++;
+			if (k == forms[f].len)
+				len = k;
+		}
+		if (!len)
+			return false;
+		i += (size_t)len;
+	}
+	return true;
+}
+
+static void test_utf8_valid(void **state)
+{
+	(void)state;
+	/* pieces that straddle the validator's 8-byte steps at every offset */
+	static const char *const piece[] = {
+		"a", "hello, w", "0123456789abcdef", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80",
+		"\xf4\x8f\xbf\xbf", "\xed\x9f\xbf", "\x7f", "",
+		/* not UTF-8: stray continuation, overlong, surrogate, above U+10FFFF, cut short,
+		 * bytes that never occur */
+		"\x80", "\xc0\xaf", "\xc1\xbf", "\xe0\x9f\xbf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+		"\xf5\x80\x80\x80", "\xc3", "\xe2\x82", "\xf0\x9f\x98", "\xfe", "\xff",
+	};
+	size_t np = sizeof piece / sizeof piece[0];
+	unsigned char buf[160];
+	int valid = 0, invalid = 0;
+	for (int iter = 0; iter < 200000; iter++) {
+		size_t n = 0, want = next() % 120;
+		bool clean = next() % 3 == 0; /* a third use only the first, valid pieces */
+		while (n < want) {
+			const char *s = piece[next() % (clean ? 10 : np)];
+			size_t l = strlen(s);
+			if (n + l > sizeof buf)
+				break;
+			memcpy(buf + n, s, l);
+			n += l;
+		}
+		size_t off = next() % 8; /* from an unaligned start too */
+		if (off > n)
+			off = n;
+		bool ref = ref_utf8(buf + off, n - off);
+		if (sb_utf8_valid((const char *)buf + off, n - off) != ref) {
+			fprintf(stderr, "sb_utf8_valid disagrees (reference %d) on %zu bytes:", ref,
+				n - off);
+			for (size_t k = off; k < n; k++)
+				fprintf(stderr, " %02x", buf[k]);
+			fprintf(stderr, "\n");
+			fail();
+		}
+		ref ? valid++ : invalid++;
+	}
+	/* both answers were exercised, many times */
+	assert_true(valid > 50000 && invalid > 50000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fmt_u64),
 		cmocka_unit_test(test_buf_add_i64),
 		cmocka_unit_test(test_time_fmt),
+		cmocka_unit_test(test_utf8_valid),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
