@@ -352,8 +352,12 @@ int sb_tx_inbound_message(struct sb_tx *tx, int64_t tenant, struct sb_inbound_ms
 	sqlite3_bind_int64(s, 5, msg);
 	if ((rc = store__exec_done(s, tx->db, "conv_inbound")))
 		goto out;
-	store__inbound_message_json(tx, msg, conv, m->channel, m->body ? m->body : "",
-				    m->media_json, m->provider_id, &b);
+	store__new_message_json(tx,
+				&(struct store__new_msg){ .id = msg, .conv = conv, .channel = m->channel,
+							  .body = m->body, .media_json = m->media_json,
+							  .status = "received",
+							  .provider_id = m->provider_id },
+				&b);
 	if ((rc = store__event_buf(tx, tenant, "message.created", &b)))
 		goto out;
 	sb_buf_reset(&b);
@@ -601,18 +605,27 @@ int sb_tx_message_send(struct sb_tx *tx, int64_t tenant, const struct sb_send_in
 		return rc;
 	if (outbox_out)
 		*outbox_out = sqlite3_last_insert_rowid(tx->db);
-	s = TX_STMT(tx, "UPDATE conversations SET channel_id = coalesce(channel_id, ?3) "
-			"WHERE tenant_id = ?1 AND id = ?2");
+	/* one update for the thread, as for an inbound message: its channel if it had none, the
+	 * activity, and the last message, which is the row just inserted (a new rowid is the
+	 * table's largest) */
+	s = TX_STMT(tx, "UPDATE conversations SET channel_id = coalesce(channel_id, ?3), "
+			"last_activity_at = ?4, last_message_id = ?5 WHERE tenant_id = ?1 AND id = ?2");
 	sqlite3_bind_int64(s, 1, tenant);
 	sqlite3_bind_int64(s, 2, in->conv);
 	sqlite3_bind_int64(s, 3, in->channel);
-	if ((rc = store__exec_done(s, tx->db, "conv_channel_set")) ||
-	    (rc = store__conv_touch(tx, tenant, in->conv, false)))
+	sqlite3_bind_int64(s, 4, tx->now);
+	sqlite3_bind_int64(s, 5, msg);
+	if ((rc = store__exec_done(s, tx->db, "conv_send")))
 		return rc;
-	rc = store__message_json(tx->db, tx->cache, tenant, msg, json);
-	if (!rc)
-		rc = store__event_buf(tx, tenant, "message.created", json);
-	return rc;
+	store__new_message_json(tx,
+				&(struct store__new_msg){ .id = msg, .conv = in->conv,
+							  .channel = in->channel, .agent = in->agent,
+							  .outbound = true, .has_segments = true,
+							  .segments = in->segments, .body = in->body,
+							  .status = "pending",
+							  .client_id = in->client_id },
+				json);
+	return store__event_buf(tx, tenant, "message.created", json);
 }
 
 int sb_tx_message_retry(struct sb_tx *tx, int64_t tenant, int64_t msg, struct sb_buf *json)

@@ -116,11 +116,16 @@ int store__message_json(sqlite3 *db, struct store__cache *c, int64_t tenant, int
 			struct sb_buf *json);
 int store__contact_json(sqlite3 *db, struct store__cache *c, int64_t tenant, int64_t id,
 			struct sb_buf *json);
-/* Appends the JSON of an inbound message just inserted (store__message_json's shape) from
- * the values written, without reading the row back. */
-void store__inbound_message_json(struct sb_tx *tx, int64_t id, int64_t conv, int64_t channel,
-				 const char *body, const char *media_json, const char *provider_id,
-				 struct sb_buf *b);
+/* A message row as the writer has just inserted it: what store__new_message_json needs to
+ * write it in store__message_json's shape without reading it back. NULL strings and zero
+ * ids are JSON null; segments is null when has_segments is false. */
+struct store__new_msg {
+	int64_t id, conv, channel, agent;
+	bool outbound, has_segments;
+	int segments;
+	const char *body, *media_json, *status, *provider_id, *client_id;
+};
+void store__new_message_json(struct sb_tx *tx, const struct store__new_msg *m, struct sb_buf *b);
 /* tx->now formatted as JSON times are (sb_time_fmt), computed once per transaction. */
 static inline const char *store__tx_time(struct sb_tx *tx)
 {

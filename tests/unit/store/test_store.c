@@ -506,26 +506,120 @@ static void test_inbound_and_outbox(void **state)
 	assert_int_equal(sb_status_rank("bogus"), -1);
 }
 
-/* ---- an inbound message's event is the row as stored ---- */
+/* ---- a status moves only up its ranks (sb_status_rank), for every pair of statuses, and
+ * each change is one event ---- */
 
-static char inbound_frame[4096];
+static const char *const all_statuses[] = { "pending", "accepted", "scheduled", "queued",
+					    "sending", "sent", "delivered", "undelivered",
+					    "failed", "canceled", "read", "bogus" };
+
+struct pair_job {
+	int64_t tenant, channel, conv, msg, outbox;
+	const char *a, *b, *pid;
+	int n;
+};
+
+static int run_pair(struct sb_tx *tx, void *arg)
+{
+	struct pair_job *p = arg;
+	char cid[32];
+	snprintf(cid, sizeof cid, "pair-%d", p->n);
+	struct sb_send_in in = { .conv = p->conv, .channel = p->channel, .body = "x",
+				 .client_id = cid, .segments = 1 };
+	struct sb_buf b;
+	sb_buf_init(&b, 0);
+	int rc = sb_tx_message_send(tx, p->tenant, &in, &p->msg, &p->outbox, &b);
+	sb_buf_free(&b);
+	if (!rc)
+		rc = sb_tx_status_update(tx, p->tenant, p->channel, p->pid, p->outbox, p->a, "30001",
+					 "first");
+	if (!rc)
+		rc = sb_tx_status_update(tx, p->tenant, p->channel, NULL, p->outbox, p->b, NULL,
+					 "second");
+	return rc;
+}
+
+static void test_status_pairs(void **state)
+{
+	struct fx *f = *state;
+	struct chan_seed c = { .tenant = f->ta };
+	assert_int_equal(sb_store_run_sync(f->st, run_channel, &c), 0);
+	size_t ns = sizeof all_statuses / sizeof all_statuses[0];
+	int n = 0;
+	for (size_t i = 0; i < ns; i++) {
+		for (size_t k = 0; k < ns; k++, n++) {
+			char pid[32];
+			snprintf(pid, sizeof pid, "SMpair%d", n);
+			struct pair_job p = { .tenant = f->ta, .channel = c.channel, .conv = f->conv_a,
+					      .a = all_statuses[i], .b = all_statuses[k], .pid = pid,
+					      .n = n };
+			int64_t seq = sb_store_tenant_seq(f->st, f->ta);
+			assert_int_equal(sb_store_run_sync(f->st, run_pair, &p), 0);
+			/* what sb_status_rank's table says: up only, from "pending" */
+			const char *want = "pending", *reason = NULL;
+			if (sb_status_rank(p.a) > sb_status_rank(want)) {
+				want = p.a;
+				reason = "first";
+			}
+			bool second = sb_status_rank(p.b) > sb_status_rank(want);
+			if (second) {
+				want = p.b;
+				reason = "second";
+			}
+			struct sb_buf b;
+			sb_buf_init(&b, 0);
+			assert_int_equal(sb_store_messages_list(f->st, f->ta, f->conv_a,
+								(struct sb_str){ 0 }, 1, &b),
+					 0);
+			char exp[160];
+			snprintf(exp, sizeof exp, "\"status\":\"%s\"", want);
+			if (!strstr(sb_buf_cstr(&b), exp))
+				fail_msg("%s then %s: want %s in %s", p.a, p.b, want, sb_buf_cstr(&b));
+			snprintf(exp, sizeof exp, "\"provider_id\":\"%s\"", pid);
+			assert_non_null(strstr(sb_buf_cstr(&b), exp));
+			if (reason) {
+				snprintf(exp, sizeof exp, "\"status_reason\":\"%s\"", reason);
+				assert_non_null(strstr(sb_buf_cstr(&b), exp));
+			} else {
+				assert_non_null(strstr(sb_buf_cstr(&b), "\"status_reason\":null"));
+			}
+			sb_buf_free(&b);
+			/* events: message.created, the first update (it always learns the id), and
+			 * the second only when it moved the status */
+			assert_int_equal(sb_store_tenant_seq(f->st, f->ta) - seq, 2 + second);
+		}
+	}
+}
+
+/* ---- a new message's event (and a send's answer) is the row as stored ---- */
+
+static char created_frame[4096];
 
 static void on_event_keep(void *ud, const struct sb_event *ev)
 {
 	(void)ud;
 	if (strstr(ev->frame, "\"event\":\"message.created\""))
-		snprintf(inbound_frame, sizeof inbound_frame, "%.*s", (int)ev->len, ev->frame);
+		snprintf(created_frame, sizeof created_frame, "%.*s", (int)ev->len, ev->frame);
 }
 
-struct inbound_job {
+struct new_msg_job {
 	struct sb_wjob job;
 	struct chan_seed *c;
+	int64_t conv, agent; /* a send into conv when set, else an inbound message */
+	struct sb_buf answer;
 	bool done;
 };
 
-static int inbound_job_run(struct sb_tx *tx, void *arg)
+static int new_msg_job_run(struct sb_tx *tx, void *arg)
 {
-	struct inbound_job *j = arg;
+	struct new_msg_job *j = arg;
+	if (j->conv) {
+		struct sb_send_in in = { .conv = j->conv, .channel = j->c->channel, .agent = j->agent,
+					 .body = "r\xc3\xa9ponse \"quoted\"\n\x01", .client_id = "cid-\xc3\xa9\"9",
+					 .segments = 2 };
+		sb_buf_reset(&j->answer);
+		return sb_tx_message_send(tx, j->c->tenant, &in, &j->c->msg, NULL, &j->answer);
+	}
 	struct sb_inbound_msg m = { .channel = j->c->channel, .kind = "phone", .provider_id = "SM9",
 				    .from = "+14155550998", .to = "+15005550006",
 				    .body = "caf\xc3\xa9 \"quoted\"\n",
@@ -534,11 +628,53 @@ static int inbound_job_run(struct sb_tx *tx, void *arg)
 	return sb_tx_inbound_message(tx, j->c->tenant, &m, &j->c->msg);
 }
 
-static void inbound_job_done(void *arg, int rc)
+static void new_msg_job_done(void *arg, int rc)
 {
-	struct inbound_job *j = arg;
+	struct new_msg_job *j = arg;
 	assert_int_equal(rc, 0);
 	j->done = true;
+}
+
+static int run_agent(struct sb_tx *tx, void *arg)
+{
+	struct new_msg_job *j = arg;
+	return sb_tx_agent_create(tx, j->c->tenant, "a@example.com", "A", 1, "x", NULL, &j->agent);
+}
+
+/* Runs the job through the writer (so that events are published) and checks the
+ * message.created event's data against the row read back; returns the data's length. */
+static size_t check_event_is_row(struct fx *f, struct new_msg_job *j)
+{
+	struct sb_store_hooks hooks = { .on_event = on_event_keep };
+	created_frame[0] = '\0';
+	assert_int_equal(sb_store_start(f->st, &hooks), 0);
+	j->job = (struct sb_wjob){ .run = new_msg_job_run, .done = new_msg_job_done, .arg = j };
+	sb_store_submit(f->st, &j->job);
+	for (int spins = 0; spins < 5000 && !j->done; spins++) {
+		sb_store_drain(f->st);
+		usleep(1000);
+	}
+	assert_true(j->done);
+	sb_store_stop(f->st);
+	/* the event's data, built from the values written, equals the row read back */
+	const char *data = strstr(created_frame, ",\"data\":");
+	assert_non_null(data);
+	data += 8;
+	struct sb_buf b;
+	sb_buf_init(&b, 0);
+	int64_t conv = 0, chan = 0;
+	assert_int_equal(sb_store_message_conv(f->st, j->c->tenant, j->c->msg, &conv, &chan), 0);
+	assert_int_equal(sb_store_messages_list(f->st, j->c->tenant, conv, (struct sb_str){ 0 }, 1, &b),
+			 0);
+	const char *row = strstr(sb_buf_cstr(&b), "[{");
+	assert_non_null(row);
+	row++;
+	size_t n = strlen(data) - 1; /* the frame's closing brace */
+	assert_true(strlen(row) > n);
+	assert_memory_equal(row, data, n);
+	assert_int_equal(row[n], ']');
+	sb_buf_free(&b);
+	return n;
 }
 
 static void test_inbound_event_is_the_row(void **state)
@@ -546,34 +682,38 @@ static void test_inbound_event_is_the_row(void **state)
 	struct fx *f = *state;
 	struct chan_seed c = { .tenant = f->ta };
 	assert_int_equal(sb_store_run_sync(f->st, run_channel, &c), 0);
-	struct sb_store_hooks hooks = { .on_event = on_event_keep };
-	inbound_frame[0] = '\0';
-	assert_int_equal(sb_store_start(f->st, &hooks), 0);
-	struct inbound_job j = { .c = &c };
-	j.job = (struct sb_wjob){ .run = inbound_job_run, .done = inbound_job_done, .arg = &j };
-	sb_store_submit(f->st, &j.job);
-	for (int spins = 0; spins < 5000 && !j.done; spins++) {
-		sb_store_drain(f->st);
-		usleep(1000);
-	}
-	assert_true(j.done);
-	sb_store_stop(f->st);
-	/* the event's data, built from the values written, equals the row read back */
-	const char *data = strstr(inbound_frame, ",\"data\":");
-	assert_non_null(data);
-	data += 8;
+	struct new_msg_job j = { .c = &c };
+	sb_buf_init(&j.answer, 0);
+	check_event_is_row(f, &j);
+	sb_buf_free(&j.answer);
+}
+
+static void test_send_event_is_the_row(void **state)
+{
+	struct fx *f = *state;
+	struct chan_seed c = { .tenant = f->ta };
+	assert_int_equal(sb_store_run_sync(f->st, run_channel, &c), 0);
+	struct new_msg_job j = { .c = &c, .conv = f->conv_a };
+	sb_buf_init(&j.answer, 0);
+	assert_int_equal(sb_store_run_sync(f->st, run_agent, &j), 0);
+	size_t n = check_event_is_row(f, &j);
+	/* the REST/socket answer is the same JSON as the event's */
+	const char *data = strstr(created_frame, ",\"data\":") + 8;
+	assert_int_equal(j.answer.len, n);
+	assert_memory_equal(sb_buf_cstr(&j.answer), data, n);
+	assert_non_null(strstr(data, "\"author_agent_id\":"));
+	assert_null(strstr(data, "\"author_agent_id\":null"));
+	/* the thread: its last message is the send, its channel the one sent on (it had none) */
 	struct sb_buf b;
 	sb_buf_init(&b, 0);
-	int64_t conv = 0, chan = 0;
-	assert_int_equal(sb_store_message_conv(f->st, f->ta, c.msg, &conv, &chan), 0);
-	assert_int_equal(sb_store_messages_list(f->st, f->ta, conv, (struct sb_str){ 0 }, 1, &b), 0);
-	const char *row = strstr(sb_buf_cstr(&b), "[{");
-	assert_non_null(row);
-	row++;
-	size_t n = strlen(data) - 1; /* the frame's closing brace */
-	assert_true(strlen(row) > n);
-	assert_memory_equal(row, data, n);
+	assert_int_equal(sb_store_conv_json(f->st, f->ta, 0, f->conv_a, &b), 0);
+	char want[96];
+	snprintf(want, sizeof want, "\"channel_id\":%lld,", (long long)c.channel);
+	assert_non_null(strstr(sb_buf_cstr(&b), want));
+	snprintf(want, sizeof want, "\"last_message\":{\"id\":%lld,", (long long)c.msg);
+	assert_non_null(strstr(sb_buf_cstr(&b), want));
 	sb_buf_free(&b);
+	sb_buf_free(&j.answer);
 }
 
 /* ---- the configuration generation crosses processes (here: two handles) ---- */
@@ -615,6 +755,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_isolation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inbound_and_outbox, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inbound_event_is_the_row, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_send_event_is_the_row, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_status_pairs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_gen, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
