@@ -22,6 +22,7 @@
 #                           [--fake node|c]
 # Output per repetition:
 #   RESULT outbound <latency ms> <created/s steady> <created in all> <offered> <REST 201s> <drain s>
+#                   <created per hub CPU-second, over the steady window>
 set -eu
 . "$(dirname "$0")/lib.sh"
 
@@ -115,7 +116,7 @@ while [ $r -le "$repeats" ]; do
 	while [ $k -lt $((seconds + 60)) ]; do
 		sleep 1
 		k=$((k + 1))
-		echo "$k $(created)" >>"$out.samples"
+		echo "$k $(created) $(hub_cpu_ticks)" >>"$out.samples"
 		# drained: sending is over and nothing was created in the last second
 		if [ $k -gt "$seconds" ] && [ "$(tail -1 "$out.samples" | cut -d' ' -f2)" = \
 			"$(tail -2 "$out.samples" | head -1 | cut -d' ' -f2)" ]; then break; fi
@@ -124,12 +125,16 @@ while [ $r -le "$repeats" ]; do
 	ok=$(cat "$out".note.* | sed -n 's/.*(201: \([0-9]*\).*/\1/p' | awk '{ s += $1 } END { print s + 0 }')
 	tot=$(($(tail -1 "$out.samples" | cut -d' ' -f2) - c0))
 	steady=$(awk -v s="$seconds" 'NR == 1 { a = $2 } $1 == s { b = $2 } END { printf "%d", (b - a) / (s - 1) }' "$out.samples")
+	# created per hub CPU-second over the same window (a figure the load's timing moves less)
+	tck=$(getconf CLK_TCK)
+	percpu=$(awk -v s="$seconds" -v t="$tck" 'NR == 1 { a = $2; ca = $3 } $1 == s { b = $2; cb = $3 }
+		END { if (cb > ca) printf "%d", (b - a) * t / (cb - ca); else print "nan" }' "$out.samples")
 	drain=$(awk -v s="$seconds" -v c0="$c0" '{ last = $1 } END { print last - s - 1 }' "$out.samples")
 	h2=$(curl -s "$FAKE_CONTROL/requests" | sed -n 's/.*"http2_requests":\([0-9]*\).*/\1/p')
 	echo "outbound latency ${lat} ms ${scheme}, provider $fake (max_inflight $maxin, $channels channels; ${h2:-0} over HTTP/2) run $r: offered $((msgs * channels)) at $rate/s; 201s $ok; created $tot;" \
-		"steady $steady/s; drained $drain s after sending"
-	tr '\n' ' ' <"$out.samples" | sed 's/^/  created per second: /'; echo
-	echo "RESULT outbound $lat $steady $tot $((msgs * channels)) $ok $drain"
+		"steady $steady/s ($percpu per hub CPU-second); drained $drain s after sending"
+	cut -d' ' -f1,2 "$out.samples" | tr '\n' ' ' | sed 's/^/  created per second: /'; echo
+	echo "RESULT outbound $lat $steady $tot $((msgs * channels)) $ok $drain $percpu"
 	hub_stop
 	fake_stop
 	rm -f "$out.targets"

@@ -47,6 +47,7 @@ static struct {
 	pthread_mutex_t mu;
 	CURLM *multi;
 	struct sb_httpc_job *queue;
+	bool woken; /* a wake-up is on its way and the queue not yet taken */
 	bool stop, started;
 	int active;
 	long connect_ms, total_ms;
@@ -153,6 +154,7 @@ static void *httpc_main(void *unused)
 		pthread_mutex_lock(&hc.mu);
 		struct sb_httpc_job *q = hc.queue;
 		hc.queue = NULL;
+		hc.woken = false;
 		bool stop = hc.stop;
 		pthread_mutex_unlock(&hc.mu);
 		if (stop)
@@ -228,6 +230,7 @@ void sb_httpc_fini(void)
 	pthread_mutex_lock(&hc.mu);
 	struct sb_httpc_job *q = hc.queue;
 	hc.queue = NULL;
+	hc.woken = false;
 	pthread_mutex_unlock(&hc.mu);
 	while (q) {
 		struct sb_httpc_job *n = q->next;
@@ -288,10 +291,14 @@ int sb_httpc_submit(const char *method, const char *url, const char *const *head
 	} else if (strcmp(method, "GET")) {
 		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
 	}
+	/* one wake-up per taking of the queue (see sb_loop_post): a batch of sends is one */
 	pthread_mutex_lock(&hc.mu);
 	j->next = hc.queue;
 	hc.queue = j;
+	bool wake = !hc.woken;
+	hc.woken = true;
 	pthread_mutex_unlock(&hc.mu);
-	curl_multi_wakeup(hc.multi);
+	if (wake)
+		curl_multi_wakeup(hc.multi);
 	return 0;
 }

@@ -41,6 +41,7 @@ struct sb_hub {
 	ev_prepare log_flush;	/* buffered log lines leave before the loop waits */
 	pthread_mutex_t mu;
 	struct mail *mail_head, *mail_tail;
+	bool mail_signalled; /* a wake-up is on its way and the mailbox not yet taken */
 	struct sb_timer snooze_timer;
 	struct sb_wjob snooze_job;
 	bool snooze_running;
@@ -142,14 +143,20 @@ void sb_loop_post(void (*fn)(void *arg), void *arg)
 	m->next = NULL;
 	m->fn = fn;
 	m->arg = arg;
+	/* one wake-up per taking of the mailbox, not one per letter: while one is on its way,
+	 * the mailbox_run it causes takes this letter too (a wake-up is a pipe write and a
+	 * cross-thread wake, for every answer from a provider) */
+	bool wake = false;
 	pthread_mutex_lock(&h->mu);
 	if (h->mail_tail)
 		h->mail_tail->next = m;
 	else
 		h->mail_head = m;
 	h->mail_tail = m;
+	if (!h->mail_signalled && h->lws)
+		wake = h->mail_signalled = true;
 	pthread_mutex_unlock(&h->mu);
-	if (h->lws)
+	if (wake)
 		lws_cancel_service(h->lws);
 }
 
@@ -158,6 +165,7 @@ static void mailbox_run(struct sb_hub *h)
 	pthread_mutex_lock(&h->mu);
 	struct mail *m = h->mail_head;
 	h->mail_head = h->mail_tail = NULL;
+	h->mail_signalled = false;
 	pthread_mutex_unlock(&h->mu);
 	while (m) {
 		struct mail *n = m->next;
