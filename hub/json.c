@@ -229,18 +229,39 @@ bool sb_json_bool(const struct sb_json *obj, const char *key, bool *out)
 	return true;
 }
 
+/* Bytes that JSON strings here never carry as they are: controls, the quote and the
+ * backslash, and < > so that JSON is safe inside HTML. */
+static const unsigned char json_esc_tab[256] = {
+	[0x00] = 1, [0x01] = 1, [0x02] = 1, [0x03] = 1, [0x04] = 1, [0x05] = 1, [0x06] = 1,
+	[0x07] = 1, [0x08] = 1, [0x09] = 1, [0x0a] = 1, [0x0b] = 1, [0x0c] = 1, [0x0d] = 1,
+	[0x0e] = 1, [0x0f] = 1, [0x10] = 1, [0x11] = 1, [0x12] = 1, [0x13] = 1, [0x14] = 1,
+	[0x15] = 1, [0x16] = 1, [0x17] = 1, [0x18] = 1, [0x19] = 1, [0x1a] = 1, [0x1b] = 1,
+	[0x1c] = 1, [0x1d] = 1, [0x1e] = 1, [0x1f] = 1, ['"'] = 1,  ['\\'] = 1, ['<'] = 1,
+	['>'] = 1,
+};
+
+/* The length of p's leading run of bytes that need no escape. */
+static size_t json_plain_run(const char *p, size_t n)
+{
+	size_t i = 0;
+	while (i < n && !json_esc_tab[(unsigned char)p[i]])
+		i++;
+	return i;
+}
+
 void sb_json_esc(struct sb_buf *b, const char *p, size_t n)
 {
 	static const char hx[] = "0123456789abcdef";
+	size_t run = json_plain_run(p, n);
+	/* nearly every string needs no escape: one reservation, one copy */
 	sb_buf_reserve(b, n + 2);
-	sb_buf_addc(b, '"');
-	size_t run = 0;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)p[i];
-		if (c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>')
-			continue;
-		sb_buf_add(b, p + run, i - run);
-		run = i + 1;
+	char *o = b->base + b->pre + b->len;
+	*o++ = '"';
+	if (run)
+		memcpy(o, p, run);
+	b->len += run + 1;
+	while (run < n) {
+		unsigned char c = (unsigned char)p[run++];
 		switch (c) {
 		case '"': sb_buf_add(b, "\\\"", 2); break;
 		case '\\': sb_buf_add(b, "\\\\", 2); break;
@@ -248,23 +269,39 @@ void sb_json_esc(struct sb_buf *b, const char *p, size_t n)
 		case '\r': sb_buf_add(b, "\\r", 2); break;
 		case '\t': sb_buf_add(b, "\\t", 2); break;
 		default: {
-			/* controls, and < > so JSON is safe inside HTML */
 			char u[6] = { '\\', 'u', '0', '0', hx[c >> 4], hx[c & 15] };
 			sb_buf_add(b, u, 6);
 		}
 		}
+		size_t k = json_plain_run(p + run, n - run);
+		sb_buf_add(b, p + run, k);
+		run += k;
 	}
-	sb_buf_add(b, p + run, n - run);
 	sb_buf_addc(b, '"');
 }
 
 void sb_json_key(struct sb_buf *b, bool *first, const char *key)
 {
+	size_t n = strlen(key);
+	if (json_plain_run(key, n) != n) { /* keys are the code's names: never, but be exact */
+		if (!*first)
+			sb_buf_addc(b, ',');
+		*first = false;
+		sb_json_esc(b, key, n);
+		sb_buf_addc(b, ':');
+		return;
+	}
+	sb_buf_reserve(b, n + 4);
+	char *o = b->base + b->pre + b->len, *start = o;
 	if (!*first)
-		sb_buf_addc(b, ',');
+		*o++ = ',';
 	*first = false;
-	sb_json_escz(b, key);
-	sb_buf_addc(b, ':');
+	*o++ = '"';
+	memcpy(o, key, n);
+	o += n;
+	*o++ = '"';
+	*o++ = ':';
+	b->len += (size_t)(o - start);
 }
 
 void sb_json_kv_str(struct sb_buf *b, bool *first, const char *key, const char *z)

@@ -15,23 +15,32 @@ static int hexval(char c)
 	return -1;
 }
 
-/* Decodes n bytes of src into dst (room for n + 1); returns the length or -1. */
+/* Decodes n bytes of src into dst (room for n + 1); returns the length or -1. Runs of bytes
+ * that need no decoding are copied whole. */
 static long decode(char *dst, const char *src, size_t n)
 {
-	size_t o = 0;
-	for (size_t i = 0; i < n; i++) {
-		char c = src[i];
-		if (c == '%') {
-			if (n - i < 3)
-				return -1;
-			int hi = hexval(src[i + 1]), lo = hexval(src[i + 2]);
-			if (hi < 0 || lo < 0)
-				return -1;
-			dst[o++] = (char)(hi * 16 + lo);
-			i += 2;
-		} else {
-			dst[o++] = c == '+' ? ' ' : c;
+	size_t o = 0, i = 0;
+	while (i < n) {
+		size_t run = i;
+		while (run < n && src[run] != '%' && src[run] != '+')
+			run++;
+		memcpy(dst + o, src + i, run - i);
+		o += run - i;
+		i = run;
+		if (i == n)
+			break;
+		if (src[i] == '+') {
+			dst[o++] = ' ';
+			i++;
+			continue;
 		}
+		if (n - i < 3)
+			return -1;
+		int hi = hexval(src[i + 1]), lo = hexval(src[i + 2]);
+		if (hi < 0 || lo < 0)
+			return -1;
+		dst[o++] = (char)(hi * 16 + lo);
+		i += 3;
 	}
 	dst[o] = '\0';
 	return (long)o;
@@ -56,9 +65,13 @@ int sb_form_parse(const struct sb_host *h, struct sb_arena *a, struct sb_str s,
 	if (s.len > SB_FORM_MAX_BYTES)
 		return SB_ETOOBIG;
 	size_t count = 0;
-	for (size_t i = 0; i < s.len; i++)
-		if (s.p[i] == '&')
-			count++;
+	const char *e = s.p + s.len;
+	for (const char *q = s.p; q && q < e; q++) {
+		q = memchr(q, '&', (size_t)(e - q));
+		if (!q)
+			break;
+		count++;
+	}
 	if (count + 1 > SB_FORM_MAX_PARAMS)
 		return SB_ETOOBIG;
 
@@ -66,14 +79,13 @@ int sb_form_parse(const struct sb_host *h, struct sb_arena *a, struct sb_str s,
 	size_t n = 0, i = 0;
 	while (i < s.len) {
 		size_t start = i;
-		while (i < s.len && s.p[i] != '&')
-			i++;
-		size_t end = i++;
+		const char *amp = memchr(s.p + i, '&', s.len - i);
+		size_t end = amp ? (size_t)(amp - s.p) : s.len;
+		i = end + 1;
 		if (end == start)
 			continue;
-		size_t eq = start;
-		while (eq < end && s.p[eq] != '=')
-			eq++;
+		const char *eqp = memchr(s.p + start, '=', end - start);
+		size_t eq = eqp ? (size_t)(eqp - s.p) : end;
 		size_t vs = eq < end ? eq + 1 : end; /* value start ("name" alone: empty) */
 		int rc = piece(h, a, s.p + start, eq - start, &v[n].name);
 		if (rc == 0)

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <cmocka.h>
 
@@ -253,6 +254,92 @@ static void test_form(void **state)
 	test_call_fini(&t);
 }
 
+/* A byte-at-a-time reading of the form rules, for sb_form_parse's runs to be compared
+ * with: returns the number of pairs, or -1 for a bad escape. */
+static int ref_hex(char c)
+{
+	const char *d = "0123456789abcdef", *u = "0123456789ABCDEF";
+	for (int i = 0; i < 16; i++)
+		if (c == d[i] || c == u[i])
+			return i;
+	return -1;
+}
+
+static int ref_decode(const char *p, size_t n, char *out, size_t *olen)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '%') {
+			if (i + 2 >= n) /* fewer than two hex digits follow */
+				return -1;
+			int hi = ref_hex(p[i + 1]), lo = ref_hex(p[i + 2]);
+			if (hi < 0 || lo < 0)
+				return -1;
+			out[o++] = (char)(hi * 16 + lo);
+			i += 2;
+		} else {
+			out[o++] = p[i] == '+' ? ' ' : p[i];
+		}
+	}
+	*olen = o;
+	return 0;
+}
+
+static void test_form_random(void **state)
+{
+	(void)state;
+	uint64_t x = 0x853c49e6748fea9bull;
+	static const char alpha[] = "ab=&%+2F0z\xc3";
+	for (int iter = 0; iter < 20000; iter++) {
+		char in[48];
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		size_t n = x % sizeof in;
+		for (size_t i = 0; i < n; i++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			in[i] = alpha[x % (sizeof alpha - 1)];
+		}
+		/* the reference: split on '&', skip empty parts, split at the first '=' */
+		char names[48][48], values[48][48];
+		size_t nl[48], vl[48];
+		int want = 0;
+		bool bad = false;
+		for (size_t i = 0; i <= n && !bad;) {
+			size_t e = i;
+			while (e < n && in[e] != '&')
+				e++;
+			if (e > i) {
+				size_t q = i;
+				while (q < e && in[q] != '=')
+					q++;
+				size_t vs = q < e ? q + 1 : e;
+				bad = ref_decode(in + i, q - i, names[want], &nl[want]) < 0 ||
+				      ref_decode(in + vs, e - vs, values[want], &vl[want]) < 0;
+				want++;
+			}
+			i = e + 1;
+		}
+		struct test_call t;
+		test_call_init(&t, NULL);
+		struct sb_form f;
+		int rc = sb_form_parse(&test_host, &t.arena, (struct sb_str){ in, n }, &f);
+		if (bad) {
+			assert_int_equal(rc, SB_EINVAL);
+		} else {
+			assert_int_equal(rc, 0);
+			assert_int_equal(f.n, want);
+			for (int k = 0; k < want; k++) {
+				assert_int_equal(f.v[k].name.len, nl[k]);
+				assert_memory_equal(f.v[k].name.p, names[k], nl[k]);
+				assert_int_equal(f.v[k].value.len, vl[k]);
+				assert_memory_equal(f.v[k].value.p, values[k], vl[k]);
+				/* decoded pieces are NUL-terminated for the bridges */
+				assert_int_equal(f.v[k].value.p[vl[k]], '\0');
+			}
+		}
+		test_call_fini(&t);
+	}
+}
+
 static void test_abuf(void **state)
 {
 	struct test_call t;
@@ -301,7 +388,7 @@ int main(void)
 		cmocka_unit_test(test_sha1_vectors),  cmocka_unit_test(test_hmac_sha1_rfc2202),
 		cmocka_unit_test(test_sha1_impls_agree),
 		cmocka_unit_test(test_segments_gsm7), cmocka_unit_test(test_segments_ucs2),
-		cmocka_unit_test(test_form),          cmocka_unit_test(test_abuf),
+		cmocka_unit_test(test_form),          cmocka_unit_test(test_form_random),          cmocka_unit_test(test_abuf),
 		cmocka_unit_test(test_retry_after),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

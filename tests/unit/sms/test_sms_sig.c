@@ -6,7 +6,10 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <cmocka.h>
 
 #include "test_host.h"
@@ -179,6 +182,81 @@ static void test_repeated_names(void **state)
 	assert_string_equal(got, want);
 }
 
+struct pair {
+	char name[8], value[8];
+};
+
+static int cmp_pair(const void *x, const void *y)
+{
+	const struct pair *a = x, *b = y;
+	int c = strcmp(a->name, b->name);
+	return c ? c : strcmp(a->value, b->value);
+}
+
+static uint64_t rnd(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+/* Forms of 0 to 64 parameters, with repeated names and repeated pairs, in random orders:
+ * the signature is the documented one, computed here from a sort of our own, whatever
+ * the order on the wire. */
+static void test_param_orders(void **state)
+{
+	(void)state;
+	uint64_t x = 0x2545f4914f6cdd1dull;
+	static const char *const names[] = { "To", "From", "Body", "A", "a", "B0", "b", "MessageSid",
+					     "NumMedia", "Z" };
+	for (int iter = 0; iter < 3000; iter++) {
+		size_t n = iter % 65;
+		struct pair p[64];
+		for (size_t i = 0; i < n; i++) {
+			snprintf(p[i].name, sizeof p[i].name, "%s", names[rnd(&x) % 10]);
+			snprintf(p[i].value, sizeof p[i].value, "%c%c", 'a' + (int)(rnd(&x) % 3),
+				 'a' + (int)(rnd(&x) % 2));
+		}
+		/* the string to sign, from a sort of our own */
+		struct pair sorted[64];
+		memcpy(sorted, p, n * sizeof *p);
+		qsort(sorted, n, sizeof *sorted, cmp_pair);
+		char sign[64 * 16 + sizeof T_URL] = T_URL;
+		for (size_t i = 0; i < n; i++) {
+			if (i && !cmp_pair(&sorted[i - 1], &sorted[i]))
+				continue;
+			strcat(sign, sorted[i].name);
+			strcat(sign, sorted[i].value);
+		}
+		unsigned char mac[20];
+		char want[29];
+		sb_hmac_sha1("12345", 5, sign, strlen(sign), mac);
+		test_host.base64_encode(mac, 20, want, sizeof want);
+		/* the form as sent: a shuffle of the pairs */
+		for (size_t i = n; i > 1; i--) {
+			size_t k = rnd(&x) % i;
+			struct pair t = p[i - 1];
+			p[i - 1] = p[k];
+			p[k] = t;
+		}
+		char body[64 * 16 + 1] = "";
+		for (size_t i = 0; i < n; i++) {
+			if (i)
+				strcat(body, "&");
+			strcat(body, p[i].name);
+			strcat(body, "=");
+			strcat(body, p[i].value);
+		}
+		char sig[29];
+		struct sb_form f = form(body);
+		sb_sms_sig_compute(&test_host, &arena, SB_STR(T_URL), &f, SB_STR("12345"), sig);
+		if (strcmp(sig, want))
+			fail_msg("%zu parameters, body %s: %s, want %s", n, body, sig, want);
+		sb_arena_free(&arena);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -188,6 +266,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_single_byte_changes, teardown),
 		cmocka_unit_test_teardown(test_default_ports, teardown),
 		cmocka_unit_test_teardown(test_repeated_names, teardown),
+		cmocka_unit_test_teardown(test_param_orders, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,8 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <cmocka.h>
 
@@ -105,12 +107,84 @@ static void test_escape(void **state)
 	sb_buf_free(&b);
 }
 
+/* A plain reading of the escaping rules, byte by byte, for sb_json_esc's fast runs to be
+ * compared with. */
+static void ref_esc(char *out, const unsigned char *p, size_t n)
+{
+	*out++ = '"';
+	for (size_t i = 0; i < n; i++) {
+		unsigned c = p[i];
+		if (c == '"' || c == '\\') {
+			*out++ = '\\';
+			*out++ = (char)c;
+		} else if (c == '\n') {
+			out += sprintf(out, "\\n");
+		} else if (c == '\r') {
+			out += sprintf(out, "\\r");
+		} else if (c == '\t') {
+			out += sprintf(out, "\\t");
+		} else if (c < 0x20 || c == '<' || c == '>') {
+			out += sprintf(out, "\\u%04x", c);
+		} else {
+			*out++ = (char)c;
+		}
+	}
+	*out++ = '"';
+	*out = '\0';
+}
+
+static void test_escape_random(void **state)
+{
+	(void)state;
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	static const char pool[] = "ab \"\\\n\r\t<>\x01\x1f\x7f\xc3\xa9/";
+	unsigned char in[64];
+	char want[64 * 6 + 3];
+	for (int iter = 0; iter < 50000; iter++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		size_t n = x % sizeof in;
+		for (size_t i = 0; i < n; i++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			/* mostly plain bytes, so that long runs and lone escapes both occur */
+			in[i] = x % 4 ? (unsigned char)('a' + x % 26) : (unsigned char)pool[x % (sizeof pool - 1)];
+		}
+		ref_esc(want, in, n);
+		struct sb_buf b;
+		sb_buf_init(&b, 0);
+		sb_buf_adds(&b, "k");
+		sb_json_esc(&b, (const char *)in, n);
+		assert_string_equal(sb_buf_cstr(&b) + 1, want);
+		/* a key goes through its own fast path */
+		bool first = iter % 2;
+		sb_buf_reset(&b);
+		char key[64];
+		memcpy(key, in, n);
+		key[n] = '\0';
+		sb_json_key(&b, &first, key);
+		assert_false(first);
+		char wk[64 * 6 + 8];
+		ref_esc(wk + (iter % 2 ? 0 : 1), (const unsigned char *)key, strlen(key));
+		if (!(iter % 2))
+			wk[0] = ',';
+		strcat(wk, ":");
+		assert_string_equal(sb_buf_cstr(&b), wk);
+		sb_buf_free(&b);
+	}
+	/* nothing at all, from a NULL pointer */
+	struct sb_buf b;
+	sb_buf_init(&b, 0);
+	sb_json_esc(&b, NULL, 0);
+	assert_string_equal(sb_buf_cstr(&b), "\"\"");
+	sb_buf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_values),   cmocka_unit_test(test_depth_cap),
 		cmocka_unit_test(test_node_cap), cmocka_unit_test(test_bad_input),
 		cmocka_unit_test(test_escape),
+		cmocka_unit_test(test_escape_random),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
