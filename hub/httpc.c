@@ -29,6 +29,9 @@
  * 5,000 at 50 ms). SB_PROVIDER_CONNS, 1..4096. */
 #define HTTPC_HOST_CONNS_DEFAULT 512
 #define HTTPC_BODY_MAX (256 * 1024)
+/* Easy handles kept for reuse: a fresh one costs libcurl a few large allocations (its
+ * state, the download and upload buffers) and their zeroing, every send */
+#define HTTPC_POOL 1024
 
 struct sb_httpc_job {
 	struct sb_httpc_job *next;
@@ -48,6 +51,8 @@ static struct {
 	CURLM *multi;
 	struct sb_httpc_job *queue;
 	bool woken; /* a wake-up is on its way and the queue not yet taken */
+	CURL *pool[HTTPC_POOL]; /* reset handles, ready for the next job */
+	size_t npool;
 	bool stop, started;
 	int active;
 	long connect_ms, total_ms;
@@ -105,10 +110,36 @@ static int on_seek(void *ud, curl_off_t off, int origin)
 	return CURL_SEEKFUNC_CANTSEEK;
 }
 
+/* A handle with every option at its default: from the pool, or a new one. */
+static CURL *easy_get(void)
+{
+	CURL *e = NULL;
+	pthread_mutex_lock(&hc.mu);
+	if (hc.npool)
+		e = hc.pool[--hc.npool];
+	pthread_mutex_unlock(&hc.mu);
+	return e ? e : curl_easy_init();
+}
+
+/* Back to the pool, its options reset (curl_easy_reset keeps no request state; the
+ * connections stay with the multi handle's cache either way). */
+static void easy_put(CURL *e)
+{
+	curl_easy_reset(e);
+	pthread_mutex_lock(&hc.mu);
+	if (hc.started && hc.npool < HTTPC_POOL) {
+		hc.pool[hc.npool++] = e;
+		e = NULL;
+	}
+	pthread_mutex_unlock(&hc.mu);
+	if (e)
+		curl_easy_cleanup(e);
+}
+
 static void job_free(struct sb_httpc_job *j)
 {
 	if (j->easy)
-		curl_easy_cleanup(j->easy);
+		easy_put(j->easy);
 	curl_slist_free_all(j->hdrs);
 	free(j->url);
 	free(j->body);
@@ -237,6 +268,10 @@ void sb_httpc_fini(void)
 		job_free(q);
 		q = n;
 	}
+	pthread_mutex_lock(&hc.mu);
+	while (hc.npool)
+		curl_easy_cleanup(hc.pool[--hc.npool]);
+	pthread_mutex_unlock(&hc.mu);
 	curl_multi_cleanup(hc.multi);
 	hc.multi = NULL;
 	free(hc.ca_file);
@@ -255,7 +290,7 @@ int sb_httpc_submit(const char *method, const char *url, const char *const *head
 	j->done = done;
 	j->arg = arg;
 	sb_buf_init(&j->resp, 0);
-	j->easy = curl_easy_init();
+	j->easy = easy_get();
 	CURL *e = j->easy;
 	curl_easy_setopt(e, CURLOPT_URL, j->url);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, j);
