@@ -94,6 +94,19 @@ static int sms_channel_init(const struct sb_host *host, void *priv,
 		snprintf(err, errlen, "sms: api_base must start with https:// or http://");
 		goto fail;
 	}
+	/* what every request carries: its Basic credentials (an API key's when one is set) and
+	 * the Messages resource (the field sizes above bound both) */
+	const char *user = ch->api_key_sid[0] ? ch->api_key_sid : ch->account_sid;
+	const char *pass = ch->api_key_sid[0] ? ch->api_key_secret : ch->auth_token;
+	char cred[sizeof ch->api_key_sid + sizeof ch->api_key_secret];
+	int cn = snprintf(cred, sizeof cred, "%s:%s", user, pass);
+	memcpy(ch->authorization, "Basic ", 6);
+	host->base64_encode(cred, (size_t)cn, ch->authorization + 6, sizeof ch->authorization - 6);
+	volatile char *wipe = cred;
+	for (size_t i = 0; i < sizeof cred; i++)
+		wipe[i] = 0;
+	snprintf(ch->messages_url, sizeof ch->messages_url, "%s/2010-04-01/Accounts/%s/Messages",
+		 ch->api_base, ch->account_sid);
 	return 0;
 fail:
 	sms_fini(priv);

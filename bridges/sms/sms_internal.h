@@ -18,6 +18,9 @@ struct sms_chan {
 	char from[72];            /* default sender (E.164 or short code), may be empty */
 	char service_sid[72];     /* MessagingServiceSid, may be empty; preferred over from */
 	char api_base[264];       /* "https://api.twilio.com", no trailing '/' */
+	/* made once at channel_init, used by every request */
+	char authorization[296];  /* "Basic " + base64(user:password) */
+	char messages_url[368];   /* api_base/2010-04-01/Accounts/<AC>/Messages */
 };
 
 int sms__webhook(const struct sb_bridge_ctx *c, const struct sb_http_in *req,

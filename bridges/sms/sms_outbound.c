@@ -74,18 +74,7 @@ static void add_header(struct sb_http_req *req, const char *name, struct sb_str 
 static void basic_auth(const struct sb_bridge_ctx *c, struct sb_http_req *req)
 {
 	const struct sms_chan *ch = c->priv;
-	const char *user = ch->api_key_sid[0] ? ch->api_key_sid : ch->account_sid;
-	const char *pass = ch->api_key_sid[0] ? ch->api_key_secret : ch->auth_token;
-	struct sb_abuf cred, hdr;
-	sb_abuf_init(&cred, c->host, c->arena);
-	sb_abuf_printf(&cred, "%s:%s", user, pass);
-	size_t cap = 4 * ((cred.len + 2) / 3) + 1;
-	sb_abuf_init(&hdr, c->host, c->arena);
-	sb_abuf_adds(&hdr, "Basic ");
-	char *b64 = c->host->alloc(c->arena, cap);
-	size_t n = c->host->base64_encode(cred.p, cred.len, b64, cap);
-	sb_abuf_add(&hdr, b64, n);
-	add_header(req, "Authorization", sb_abuf_str(&hdr));
+	add_header(req, "Authorization", sb_bstr_z(ch->authorization));
 }
 
 static struct sb_str messages_url(const struct sb_bridge_ctx *c, struct sb_str sid)
@@ -93,7 +82,7 @@ static struct sb_str messages_url(const struct sb_bridge_ctx *c, struct sb_str s
 	const struct sms_chan *ch = c->priv;
 	struct sb_abuf u;
 	sb_abuf_init(&u, c->host, c->arena);
-	sb_abuf_printf(&u, "%s/2010-04-01/Accounts/%s/Messages", ch->api_base, ch->account_sid);
+	sb_abuf_adds(&u, ch->messages_url);
 	if (sid.len) {
 		sb_abuf_add(&u, "/", 1);
 		sb_abuf_addstr(&u, sid);

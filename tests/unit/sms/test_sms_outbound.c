@@ -145,6 +145,28 @@ static void test_send_build_service_and_api_key(void **state)
 	assert_true(eqz(r.url, "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages.json"));
 	assert_true(eqz(r.body, "To=%2B1&MessagingServiceSid=MG9&Body=x"));
 	assert_true(eqz(header(&r, "Authorization"), "Basic U0s3OnNlYw==")); /* SK7:sec */
+
+	/* the longest credentials and origin a channel takes still make whole headers and URLs
+	 * (both are made once, at channel_init) */
+	static char sid[72], key[72], secret[136], base[264], cred[300], b64[420], want[440];
+	memset(sid, 'A', sizeof sid - 1);
+	memset(key, 'K', sizeof key - 1);
+	memset(secret, 's', sizeof secret - 1);
+	memcpy(base, "https://", 8);
+	memset(base + 8, 'h', sizeof base - 9);
+	const struct sb_bridge_kv big[] = {
+		{ "account_sid", sid }, { "auth_token", secret }, { "from", "+1" },
+		{ "api_key_sid", key }, { "api_key_secret", secret }, { "api_base", base },
+	};
+	assert_int_equal(init_chan(big, 6, err, sizeof err), 0);
+	memset(&r, 0, sizeof r);
+	assert_int_equal(sb_bridge_sms.send_build(&T.ctx, &m, &r), 0);
+	snprintf(cred, sizeof cred, "%s:%s", key, secret);
+	test_host.base64_encode(cred, strlen(cred), b64, sizeof b64);
+	snprintf(want, sizeof want, "Basic %s", b64);
+	assert_true(eqz(header(&r, "Authorization"), want));
+	snprintf(want, sizeof want, "%s/2010-04-01/Accounts/%s/Messages.json", base, sid);
+	assert_true(eqz(r.url, want));
 }
 
 static void test_send_build_limits(void **state)
