@@ -381,6 +381,24 @@ static void settle(struct send_op *op)
 
 /* ---- the provider's answer ---- */
 
+/* sb_outbox_results_total{state}: what each provider answer made of its row */
+static int result_counter(int state)
+{
+	static int ids[SB_OB_FAILED + 1] = { -2, -2, -2, -2, -2, -2 }; /* -2: not looked up */
+	static const char *const names[SB_OB_FAILED + 1] = {
+		[SB_OB_RETRY] = "retry", [SB_OB_RECONCILE] = "reconcile", [SB_OB_DONE] = "sent",
+		[SB_OB_FAILED] = "failed",
+	};
+	if (state < 0 || state > SB_OB_FAILED || !names[state])
+		return -1;
+	if (ids[state] == -2) {
+		char name[64];
+		snprintf(name, sizeof name, "sb_outbox_results_total{state=\"%s\"}", names[state]);
+		ids[state] = sb_metrics_counter(name);
+	}
+	return ids[state];
+}
+
 static void classify(struct send_op *op, const struct sb_httpc_res *res)
 {
 	struct chan_rt *c = sb_chan_get(op->row->tenant, op->row->channel);
@@ -466,14 +484,18 @@ static void classify(struct send_op *op, const struct sb_httpc_res *res)
 		break;
 	}
 	sb_arena_free(&a);
+	sb_metrics_add(result_counter(op->state), 1);
+	/* a send the provider accepted is routine: a line each at debug (at full rate it would
+	 * be most of the log), counted in /metrics at any level; every other outcome is told */
+	int lvl = op->state == SB_OB_DONE ? SB_LOG_DEBUG : SB_LOG_INFO;
 	if (res->error[0])
-		sb_log(SB_LOG_INFO, "msg=outbox_result tenant=%lld outbox=%lld attempt=%d state=%d "
-				    "http=0 sent=%d err=\"%s\"", (long long)op->row->tenant,
+		sb_log(lvl, "msg=outbox_result tenant=%lld outbox=%lld attempt=%d state=%d "
+			    "http=0 sent=%d err=\"%s\"", (long long)op->row->tenant,
 		       (long long)op->row->id, op->row->attempts, op->state, res->sent, res->error);
 	else
-		sb_log(SB_LOG_INFO, "msg=outbox_result tenant=%lld outbox=%lld attempt=%d state=%d "
-				    "http=%d", (long long)op->row->tenant, (long long)op->row->id,
-		       op->row->attempts, op->state, res->status);
+		sb_log(lvl, "msg=outbox_result tenant=%lld outbox=%lld attempt=%d state=%d http=%d",
+		       (long long)op->row->tenant, (long long)op->row->id, op->row->attempts,
+		       op->state, res->status);
 	settle(op);
 }
 

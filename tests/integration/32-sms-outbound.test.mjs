@@ -175,11 +175,22 @@ function assertMonotonic(hist) {
 		assert.ok(RANK[hist[i]] >= RANK[hist[i - 1]], `status went back: ${hist.join(' -> ')}`);
 }
 
+// sb_outbox_results_total{state=...} from /metrics: what the provider's answers made of rows
+async function outboxResults() {
+	const text = await (await fetch(`${hub.url}/metrics`)).text();
+	const get = (state) => {
+		const m = new RegExp(`^sb_outbox_results_total\\{state="${state}"\\} (\\d+)$`, 'm').exec(text);
+		return m ? Number(m[1]) : 0;
+	};
+	return { sent: get('sent'), retry: get('retry'), reconcile: get('reconcile'), failed: get('failed') };
+}
+
 // One scripted case: script, send, wait for a final status, check the fake's view.
 async function runCase(name, steps, want, o = {}) {
 	const conv = await newConv();
 	const body = `${name} ${Date.now() % 100000}`;
 	await script(steps);
+	const m0 = await outboxResults();
 	const c0 = await counters();
 	const t0 = Date.now();
 	const r = await send(conv, body);
@@ -191,13 +202,16 @@ async function runCase(name, steps, want, o = {}) {
 	const final = await getMsg(conv, r.json.id);
 	const c1 = await counters();
 	const atFake = await createdAtFake(conv.phone, body);
-	return { conv, body, msg: final, firstSeen: m, t0, tEnd, requests: c1.requests - c0.requests, atFake };
+	const m1 = await outboxResults();
+	const results = Object.fromEntries(Object.keys(m1).map((k) => [k, m1[k] - m0[k]]));
+	return { conv, body, msg: final, firstSeen: m, t0, tEnd, requests: c1.requests - c0.requests, atFake, results };
 }
 
 test('a reply goes to the fake once, with the right form, and ends delivered through the callbacks', async () => {
 	const x = await runCase('plain reply', [], ['delivered']);
 	assert.equal(x.atFake.length, 1, 'created exactly once');
 	assert.equal(x.requests, 1);
+	assert.deepEqual(x.results, { sent: 1, retry: 0, reconcile: 0, failed: 0 }, '/metrics counts the answer');
 	const fm = x.atFake[0];
 	assert.equal(fm.to, x.conv.phone);
 	assert.equal(fm.from, FROM);
@@ -231,6 +245,7 @@ test('the same client_id twice is one message and one create', async () => {
 test('429 with Retry-After in seconds is honoured (the gap is measured), then sent once', async () => {
 	const x = await runCase('429 seconds', [{ action: '429', retry_after: 2 }], ['delivered'], { ms: 10000 });
 	assert.equal(x.requests, 2, 'one refused request, one accepted');
+	assert.deepEqual(x.results, { sent: 1, retry: 1, reconcile: 0, failed: 0 });
 	assert.equal(x.atFake.length, 1);
 	const gap = Date.parse(x.atFake[0].created_at) - x.t0;
 	assert.ok(gap >= 1950, `the retry waited for Retry-After: 2 (gap ${gap} ms)`);
@@ -256,6 +271,7 @@ test('500 after the create: ambiguous, never resent, settled by the status callb
 	assert.equal(x.requests, 1, 'not resent');
 	assert.equal(x.atFake.length, 1);
 	assert.equal(x.msg.provider_id, x.atFake[0].sid, 'the callback taught the hub the sid');
+	assert.deepEqual(x.results, { sent: 0, retry: 0, reconcile: 1, failed: 0 });
 });
 
 test('500 without a create: never resent, ends failed "unconfirmed" after the reconcile window', async () => {
@@ -283,6 +299,7 @@ test('503: never resent; without a create it ends failed "unconfirmed"', async (
 test('21211: failed at once with the code and a plain reason, not resent; retry really sends', async () => {
 	const x = await runCase('bad number', [{ action: 'error', code: 21211 }], ['failed', 'delivered']);
 	assert.equal(x.msg.status, 'failed');
+	assert.deepEqual(x.results, { sent: 0, retry: 0, reconcile: 0, failed: 1 });
 	assert.equal(x.msg.status_code, '21211');
 	assert.equal(x.msg.status_reason, "The customer's number is not a valid phone number.");
 	assert.ok(x.tEnd - x.t0 < RECONCILE_MS, 'at once, no reconcile wait');
