@@ -1,8 +1,12 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # Instructions per inbound webhook (or, with --outbound, per agent reply sent), counted by
-# callgrind: a measure that does not move with the speed of the host (on this VM that speed
-# changed by half within an hour), for changes too small to see in answers per CPU-second.
+# callgrind, for changes too small to see in answers per CPU-second on a host whose speed
+# moves (this VM's changed by half within an hour). Not fully steady either: under valgrind
+# the hub's speed decides how the writer's jobs fall into batches, so the total moves by a
+# few percent between runs (more with --outbound); one function's inclusive count per call
+# does not (keep the callgrind files with BENCH_TMP=dir, then callgrind_annotate
+# --inclusive=yes).
 # hubd serve runs under valgrind --tool=callgrind (only serve: the set-up commands run
 # natively); bench/hub_b3_ingest.sh sends RATE signed webhooks a second for SHORT, then, on a
 # fresh hub, for LONG seconds; the count per webhook is the difference of the two runs'
