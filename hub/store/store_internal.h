@@ -117,8 +117,9 @@ int store__message_json(sqlite3 *db, struct store__cache *c, int64_t tenant, int
 int store__contact_json(sqlite3 *db, struct store__cache *c, int64_t tenant, int64_t id,
 			struct sb_buf *json);
 /* A message row as the writer has just inserted it: what store__new_message_json needs to
- * write it in store__message_json's shape without reading it back. NULL strings and zero
- * ids are JSON null; segments is null when has_segments is false. */
+ * write it in store__message_json's shape without reading it back. NULL strings and a zero
+ * agent are JSON null (as the inserts store them); segments is null when has_segments is
+ * false. */
 struct store__new_msg {
 	int64_t id, conv, channel, agent;
 	bool outbound, has_segments;
