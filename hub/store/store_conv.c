@@ -555,24 +555,6 @@ static void msg_row_json(struct sb_buf *b, sqlite3_stmt *s)
 	sb_buf_addc(b, '}');
 }
 
-static void json_kv_strz(struct sb_buf *b, bool *f, const char *key, const char *v)
-{
-	sb_json_key(b, f, key);
-	if (v)
-		sb_json_escz(b, v);
-	else
-		sb_buf_adds(b, "null");
-}
-
-static void json_kv_id(struct sb_buf *b, bool *f, const char *key, int64_t v)
-{
-	sb_json_key(b, f, key);
-	if (v)
-		sb_buf_add_i64(b, v);
-	else
-		sb_buf_adds(b, "null");
-}
-
 void store__new_message_json(struct sb_tx *tx, const struct store__new_msg *m, struct sb_buf *b)
 {
 	/* msg_row_json's fields in its order; unit.store's "event is the row" tests compare the
@@ -586,12 +568,16 @@ void store__new_message_json(struct sb_tx *tx, const struct store__new_msg *m, s
 	sb_json_kv_str(b, &f, "body", m->body ? m->body : "");
 	sb_json_key(b, &f, "media");
 	sb_buf_adds(b, m->media_json ? m->media_json : "[]");
-	json_kv_strz(b, &f, "status", m->status);
+	sb_json_kv_str(b, &f, "status", m->status); /* NULL strings: null */
 	sb_buf_adds(b, ",\"status_code\":null,\"status_reason\":null");
 	sb_json_kv_int(b, &f, "channel_id", m->channel); /* bound in both paths, never NULL */
-	json_kv_strz(b, &f, "provider_id", m->provider_id);
-	json_kv_strz(b, &f, "client_id", m->client_id);
-	json_kv_id(b, &f, "author_agent_id", m->agent);
+	sb_json_kv_str(b, &f, "provider_id", m->provider_id);
+	sb_json_kv_str(b, &f, "client_id", m->client_id);
+	sb_json_key(b, &f, "author_agent_id");
+	if (m->agent)
+		sb_buf_add_i64(b, m->agent);
+	else
+		sb_buf_adds(b, "null");
 	sb_json_key(b, &f, "segments");
 	if (m->has_segments)
 		sb_buf_add_i64(b, m->segments);
