@@ -409,9 +409,11 @@ async function deliverCallback(m, status, cfg, gen, token) {
 	const sig = twilioSignature(accounts.get(m.account_sid) ?? '', url, params);
 	for (let attempt = 0; attempt <= cfg.retries; attempt++) {
 		if (gen !== state.gen) return;
+		const sentAt = Date.now();
 		const r = await postForm(url, bodyText, { 'X-Twilio-Signature': sig, 'I-Twilio-Idempotency-Token': token });
 		if (gen !== state.gen) return;
-		logCallback({ sid: m.sid, status, url, attempt, http_status: r.status, error: r.error ?? null, token, at: Date.now() });
+		// logged when the answer arrives (at); sent_at orders the requests as they left
+		logCallback({ sid: m.sid, status, url, attempt, http_status: r.status, error: r.error ?? null, token, sent_at: sentAt, at: Date.now() });
 		if (opts.verbose) process.stderr.write(`fake_twilio: callback ${m.sid} ${status} -> ${r.status || r.error}\n`);
 		if (r.status >= 200 && r.status < 300) return;
 		if (attempt < cfg.retries) await sleep(cfg.retry_base_ms * 2 ** attempt);

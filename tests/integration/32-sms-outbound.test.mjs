@@ -223,9 +223,11 @@ test('a reply goes to the fake once, with the right form, and ends delivered thr
 	const hist = await statusHistory(x.msg.id);
 	assertMonotonic(hist);
 	assert.deepEqual([...new Set(hist)], ['pending', 'queued', 'sent', 'delivered']);
-	// the callbacks were all accepted by the hub
+	// the callbacks were all accepted by the hub, each once. The fake logs each when its answer
+	// arrives: the two are sent 20 ms apart, and when the hub's commit takes longer than that
+	// (a loaded CI machine) both answers leave in one pass, in either order
 	const cbs = (await fake.ctl('GET', '/callbacks')).filter((c) => c.sid === fm.sid);
-	assert.deepEqual(cbs.map((c) => [c.status, c.http_status]), [['sent', 200], ['delivered', 200]]);
+	assert.deepEqual(cbs.map((c) => [c.status, c.http_status]).sort(), [['delivered', 200], ['sent', 200]]);
 	// the channel's health shows the good send
 	const h = await owner.api('GET', `/api/v1/channels/${ch.id}`);
 	assert.ok(h.json.health.last_send_ok_at);
@@ -400,6 +402,7 @@ test('out-of-order callbacks (delivered before sent): final status delivered, ne
 	try {
 		const x = await runCase('ooo callbacks', [], ['delivered'], { settleMs: 400 });
 		const cbs = (await fake.ctl('GET', '/callbacks')).filter((c) => c.sid === x.atFake[0].sid);
+		cbs.sort((a, b) => a.sent_at - b.sent_at); // in the order they left the fake
 		assert.deepEqual(cbs.map((c) => c.status), ['delivered', 'sent', 'sending'], 'the fake really sent them reversed');
 		assert.equal(x.msg.status, 'delivered');
 		assertMonotonic(await statusHistory(x.msg.id));
