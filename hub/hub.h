@@ -233,9 +233,11 @@ bool sb_hub_draining(void);
 void sb_metrics_request(const char *route, int status, uint64_t us);
 void sb_metrics_commit(uint64_t us, int batch);  /* any thread */
 void sb_metrics_inc(const char *name, uint64_t by);
-/* A named counter's id (made on first use; -1 when the table is full), to add to it on a hot
- * path without looking the name up each time. Loop thread. */
-int sb_metrics_counter(const char *name);
+/* The id of the counter named by fmt (made on first use; -1 when the table is full),
+ * remembered in *slot: with a caller's static slot (zero at first), every later call is a
+ * load, with no formatting and no lookup by name (for hot paths). Loop thread. */
+int sb_metrics_counter_at(int *slot, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 void sb_metrics_add(int id, uint64_t by);
 void sb_metrics_gauge_http(int delta);
 int sb_http_open(void); /* HTTP connections open now */

@@ -6,6 +6,7 @@
  */
 #include "hub.h"
 
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,7 +63,7 @@ void sb_metrics_commit(uint64_t us, int batch)
 	(void)batch;
 }
 
-int sb_metrics_counter(const char *name)
+static int counter_id(const char *name)
 {
 	for (int i = 0; i < ncounters; i++)
 		if (!strcmp(counters[i].name, name))
@@ -74,6 +75,21 @@ int sb_metrics_counter(const char *name)
 	return ncounters++;
 }
 
+int sb_metrics_counter_at(int *slot, const char *fmt, ...)
+{
+	if (*slot > 0)
+		return *slot - 1;
+	char name[sizeof counters[0].name];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(name, sizeof name, fmt, ap);
+	va_end(ap);
+	int id = counter_id(name);
+	if (id >= 0)
+		*slot = id + 1; /* a full table is asked again next time: still correct */
+	return id;
+}
+
 void sb_metrics_add(int id, uint64_t by)
 {
 	if (id >= 0 && id < ncounters)
@@ -82,7 +98,7 @@ void sb_metrics_add(int id, uint64_t by)
 
 void sb_metrics_inc(const char *name, uint64_t by)
 {
-	sb_metrics_add(sb_metrics_counter(name), by);
+	sb_metrics_add(counter_id(name), by);
 }
 
 void sb_metrics_gauge_http(int delta)

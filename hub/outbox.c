@@ -384,19 +384,15 @@ static void settle(struct send_op *op)
 /* sb_outbox_results_total{state}: what each provider answer made of its row */
 static int result_counter(int state)
 {
-	static int ids[SB_OB_FAILED + 1] = { -2, -2, -2, -2, -2, -2 }; /* -2: not looked up */
+	static int slot[SB_OB_FAILED + 1];
 	static const char *const names[SB_OB_FAILED + 1] = {
 		[SB_OB_RETRY] = "retry", [SB_OB_RECONCILE] = "reconcile", [SB_OB_DONE] = "sent",
 		[SB_OB_FAILED] = "failed",
 	};
 	if (state < 0 || state > SB_OB_FAILED || !names[state])
 		return -1;
-	if (ids[state] == -2) {
-		char name[64];
-		snprintf(name, sizeof name, "sb_outbox_results_total{state=\"%s\"}", names[state]);
-		ids[state] = sb_metrics_counter(name);
-	}
-	return ids[state];
+	return sb_metrics_counter_at(&slot[state], "sb_outbox_results_total{state=\"%s\"}",
+				     names[state]);
 }
 
 static void classify(struct send_op *op, const struct sb_httpc_res *res)

@@ -139,25 +139,17 @@ static int webhook_counter(const char *kind, int result)
 	static const char *const results[3] = { "error", "duplicate", "accepted" };
 	static struct {
 		char kind[16];
-		int id[3]; /* -2: not looked up yet */
+		int slot[3];
 	} memo[8];
 	size_t k = 0, n = sizeof memo / sizeof memo[0];
 	while (k < n && memo[k].kind[0] && strcmp(memo[k].kind, kind))
 		k++;
-	if (k < n && !memo[k].kind[0] && strlen(kind) < sizeof memo[k].kind) {
+	if (k < n && !memo[k].kind[0] && strlen(kind) < sizeof memo[k].kind)
 		memcpy(memo[k].kind, kind, strlen(kind) + 1);
-		memo[k].id[0] = memo[k].id[1] = memo[k].id[2] = -2;
-	}
-	bool kept = k < n && !strcmp(memo[k].kind, kind); /* false: more kinds than slots */
-	if (kept && memo[k].id[result] != -2)
-		return memo[k].id[result];
-	char name[96];
-	snprintf(name, sizeof name, "sb_webhooks_total{kind=\"%s\",result=\"%s\"}", kind,
-		 results[result]);
-	int id = sb_metrics_counter(name);
-	if (kept)
-		memo[k].id[result] = id;
-	return id;
+	int unkept = 0; /* more kinds than slots: looked up by name each time, still correct */
+	int *slot = k < n && !strcmp(memo[k].kind, kind) ? &memo[k].slot[result] : &unkept;
+	return sb_metrics_counter_at(slot, "sb_webhooks_total{kind=\"%s\",result=\"%s\"}", kind,
+				     results[result]);
 }
 
 static void wh_done(struct sb_req *r, int rc)
