@@ -30,8 +30,10 @@
 #define HTTPC_HOST_CONNS_DEFAULT 512
 #define HTTPC_BODY_MAX (256 * 1024)
 /* Easy handles kept for reuse: a fresh one costs libcurl a few large allocations (its
- * state, the download and upload buffers) and their zeroing, every send */
-#define HTTPC_POOL 1024
+ * state, the download and upload buffers, ~90 KB in all) and their zeroing, every send. The
+ * pool keeps at most 64 (four busy channels at the default max_inflight), so what a burst
+ * leaves behind is bounded (~6 MB); handles beyond it are made and freed as before. */
+#define HTTPC_POOL 64
 
 struct sb_httpc_job {
 	struct sb_httpc_job *next;
