@@ -139,6 +139,10 @@ int sb_tx_agent_set_password(struct sb_tx *tx, int64_t tenant, int64_t id, const
 int sb_tx_agent_accept_invite(struct sb_tx *tx, const unsigned char hash[32], const char *pw_hash,
 			      int64_t *tenant_out, int64_t *agent_out);
 
+/* hub/auth.c keeps what sb_store_session_get and sb_store_apikey_get answered for as long as
+ * the configuration generation does not move: a write that ends or changes a session or an
+ * API key, or an agent's role or activity, must call store__config_changed (the functions
+ * below and sb_tx_agent_update do). */
 struct sb_session_info {
 	int64_t tenant, agent;
 	int role;

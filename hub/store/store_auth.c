@@ -216,6 +216,7 @@ int sb_tx_agent_update(struct sb_tx *tx, int64_t tenant, int64_t id, int role, i
 	int rc = store__exec_done(s, tx->db, "agent_update");
 	if (rc)
 		return rc;
+	store__config_changed(tx); /* a role or activity cached with its sessions (hub/auth.c) */
 	if (!sqlite3_changes(tx->db))
 		return SB_ENOTFOUND;
 	if (active == 0) {
@@ -320,6 +321,7 @@ int sb_tx_session_delete(struct sb_tx *tx, int64_t tenant, const unsigned char h
 	sqlite3_stmt *s = TX_STMT(tx, "DELETE FROM sessions WHERE tenant_id = ?1 AND id_hash = ?2");
 	sqlite3_bind_int64(s, 1, tenant);
 	sqlite3_bind_blob(s, 2, hash, 32, SQLITE_TRANSIENT);
+	store__config_changed(tx); /* every worker's credential cache (hub/auth.c) */
 	return store__exec_done(s, tx->db, "session_delete");
 }
 
@@ -328,6 +330,7 @@ int sb_tx_sessions_delete_agent(struct sb_tx *tx, int64_t tenant, int64_t agent)
 	sqlite3_stmt *s = TX_STMT(tx, "DELETE FROM sessions WHERE tenant_id = ?1 AND agent_id = ?2");
 	sqlite3_bind_int64(s, 1, tenant);
 	sqlite3_bind_int64(s, 2, agent);
+	store__config_changed(tx); /* every worker's credential cache (hub/auth.c) */
 	return store__exec_done(s, tx->db, "sessions_delete_agent");
 }
 

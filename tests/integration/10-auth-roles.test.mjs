@@ -193,3 +193,25 @@ test('a deactivated agent: sockets close 4003, sessions dead, login refused, una
 	const l = await login(hub.url, v.email, PASSWORD);
 	assert.equal(l.me.id, v.id);
 });
+
+test('a role change applies to the sessions already in use (no stale credential cache)', async () => {
+	const o = await makeTenant(hub, 'Role Cache Co', [
+		{ key: 'owner', email: 'owner@rolecache.test', role: 'owner' },
+		{ key: 'admin', email: 'admin@rolecache.test', role: 'admin' },
+	]);
+	const ad = o.a.admin;
+	// used (and so remembered by the hub) as an admin first
+	const before = await ad.api('POST', '/api/v1/agents', { email: 'new1@rolecache.test', role: 'agent' });
+	assert.equal(before.status, 201, before.text);
+	assert.equal((await ad.api('GET', '/api/v1/me')).json.agent.role, 'admin');
+	const dem = await o.a.owner.api('PATCH', `/api/v1/agents/${ad.id}`, { role: 'agent' });
+	assert.equal(dem.status, 200, dem.text);
+	// the same session, at once: an agent now
+	const after = await ad.api('POST', '/api/v1/agents', { email: 'new2@rolecache.test', role: 'agent' });
+	assert.equal(after.status, 403, after.text);
+	assert.equal((await ad.api('GET', '/api/v1/me')).json.agent.role, 'agent');
+	const back = await o.a.owner.api('PATCH', `/api/v1/agents/${ad.id}`, { role: 'admin' });
+	assert.equal(back.status, 200, back.text);
+	const again = await ad.api('POST', '/api/v1/agents', { email: 'new3@rolecache.test', role: 'agent' });
+	assert.equal(again.status, 201, again.text);
+});

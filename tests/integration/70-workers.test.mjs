@@ -4,13 +4,14 @@
 // other workers; with nats-server killed every event still arrives (the store is polled), and
 // again in order once it is back; a SIGKILLed worker is restarted and its agents resume by seq;
 // an upgrade (SIGHUP) under a stream of signed webhooks refuses none and loses no event; each
-// outbox row is sent once with 4 workers.
+// outbox row is sent once with 4 workers; a logout on one worker ends the session on all of
+// them at once, though each had it cached.
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { startHub, freePort, REPO_ROOT } from '../lib/hub.mjs';
-import { makeTenant, agentSocket, sleep, api } from '../lib/client.mjs';
+import { makeTenant, agentSocket, sleep, api, login, PASSWORD } from '../lib/client.mjs';
 import { twilioSignature, formEncode } from '../lib/twilio.mjs';
 
 const TOKEN = 'workers_auth_token';
@@ -270,4 +271,27 @@ htest('each outbox row is sent once with 4 workers', async () => {
 	const got = await created();
 	assert.equal(got.length, n, 'exactly once each');
 	assert.equal(new Set(got.map((m) => m.body)).size, n);
+});
+
+htest('a logout on one worker ends the session on every worker at once', async () => {
+	const l = await login(hub.url, t.a.agent.email, PASSWORD);
+	const me = () => api('GET', '/api/v1/me', null, { base: hub.url, cookie: l.cookie });
+	// every worker answers this session once (and so remembers it): connections spread over
+	// the workers by the kernel's SO_REUSEPORT hash
+	const seen = new Set();
+	for (let i = 0; i < 400 && seen.size < 4; i++) {
+		const r = await me();
+		assert.equal(r.status, 200, r.text);
+		seen.add(r.headers['x-sb-worker']);
+	}
+	assert.equal(seen.size, 4, `only workers ${[...seen]} answered`);
+	const out = await api('POST', '/api/v1/auth/logout', null, { base: hub.url, cookie: l.cookie, csrf: l.csrf });
+	assert.equal(out.status, 204, out.text);
+	const refused = new Set();
+	for (let i = 0; i < 400 && refused.size < 4; i++) {
+		const r = await me();
+		assert.equal(r.status, 401, `worker ${r.headers['x-sb-worker']} still took the session after the logout`);
+		refused.add(r.headers['x-sb-worker']);
+	}
+	assert.equal(refused.size, 4, `only workers ${[...refused]} were asked after the logout`);
 });
