@@ -437,9 +437,31 @@ int sb_status_rank(const char *st)
 	return -1;
 }
 
+/* The message.updated event, from the values the row now holds. */
+static int message_status_event_of(struct sb_tx *tx, int64_t tenant, int64_t msg, int64_t conv,
+				   const char *status, const char *code, const char *reason,
+				   const char *provider_id)
+{
+	struct sb_buf b;
+	sb_buf_init(&b, 0);
+	bool f = true;
+	sb_buf_addc(&b, '{');
+	sb_json_kv_int(&b, &f, "id", msg);
+	sb_json_kv_int(&b, &f, "conversation_id", conv);
+	sb_json_kv_str(&b, &f, "status", status); /* NULL: null */
+	sb_json_kv_str(&b, &f, "status_code", code);
+	sb_json_kv_str(&b, &f, "status_reason", reason);
+	sb_json_kv_str(&b, &f, "provider_id", provider_id);
+	sb_buf_addc(&b, '}');
+	int rc = store__event_buf(tx, tenant, "message.updated", &b);
+	sb_buf_free(&b);
+	return rc;
+}
+
+/* The message.updated event, from the row read back. */
 static int message_status_event(struct sb_tx *tx, int64_t tenant, int64_t msg)
 {
-	sqlite3_stmt *s = TX_STMT(tx, "SELECT id, conversation_id, status, status_code, "
+	sqlite3_stmt *s = TX_STMT(tx, "SELECT conversation_id, status, status_code, "
 				      "status_reason, provider_id FROM messages "
 				      "WHERE tenant_id = ?1 AND id = ?2");
 	sqlite3_bind_int64(s, 1, tenant);
@@ -448,43 +470,60 @@ static int message_status_event(struct sb_tx *tx, int64_t tenant, int64_t msg)
 		sqlite3_reset(s);
 		return SB_ENOTFOUND;
 	}
-	struct sb_buf b;
-	sb_buf_init(&b, 0);
-	bool f = true;
-	sb_buf_addc(&b, '{');
-	store__json_col_int(&b, &f, "id", s, 0);
-	store__json_col_int(&b, &f, "conversation_id", s, 1);
-	store__json_col(&b, &f, "status", s, 2);
-	store__json_col(&b, &f, "status_code", s, 3);
-	store__json_col(&b, &f, "status_reason", s, 4);
-	store__json_col(&b, &f, "provider_id", s, 5);
-	sb_buf_addc(&b, '}');
+	int rc = message_status_event_of(tx, tenant, msg, sqlite3_column_int64(s, 0),
+					 (const char *)sqlite3_column_text(s, 1),
+					 (const char *)sqlite3_column_text(s, 2),
+					 (const char *)sqlite3_column_text(s, 3),
+					 (const char *)sqlite3_column_text(s, 4));
 	sqlite3_reset(s);
-	int rc = store__event_buf(tx, tenant, "message.updated", &b);
-	sb_buf_free(&b);
 	return rc;
 }
 
+/* Copies column i (NULL stays NULL) into buf; false when it does not fit. */
+static bool col_copy(sqlite3_stmt *s, int i, char *buf, size_t size, const char **out)
+{
+	const char *z = (const char *)sqlite3_column_text(s, i);
+	*out = NULL;
+	if (!z)
+		return true;
+	size_t n = (size_t)sqlite3_column_bytes(s, i);
+	if (n >= size)
+		return false;
+	memcpy(buf, z, n + 1);
+	*out = buf;
+	return true;
+}
+
 /* Sets status (if it ranks higher), code, reason and provider id on msg; emits the event
- * when anything changed. */
+ * when anything changed. The event is made from the values read before the update and the
+ * ones written (the row is read once), unless an old value is too long to keep here. */
 static int message_set_status(struct sb_tx *tx, int64_t tenant, int64_t msg, const char *provider_id,
 			      const char *status, const char *code, const char *reason)
 {
-	sqlite3_stmt *s = TX_STMT(tx, "SELECT status, provider_id FROM messages "
-				      "WHERE tenant_id = ?1 AND id = ?2");
+	sqlite3_stmt *s = TX_STMT(tx, "SELECT conversation_id, status, status_code, status_reason, "
+				      "provider_id FROM messages WHERE tenant_id = ?1 AND id = ?2");
 	sqlite3_bind_int64(s, 1, tenant);
 	sqlite3_bind_int64(s, 2, msg);
 	if (sqlite3_step(s) != SQLITE_ROW) {
 		sqlite3_reset(s);
 		return SB_ENOTFOUND;
 	}
-	int cur = sb_status_rank((const char *)sqlite3_column_text(s, 0));
-	bool has_pid = sqlite3_column_type(s, 1) != SQLITE_NULL;
+	int64_t conv = sqlite3_column_int64(s, 0);
+	int cur = sb_status_rank((const char *)sqlite3_column_text(s, 1));
+	char o_status[32], o_code[64], o_reason[512], o_pid[128];
+	const char *old_status, *old_code, *old_reason, *old_pid;
+	bool kept = col_copy(s, 1, o_status, sizeof o_status, &old_status) &
+		    col_copy(s, 2, o_code, sizeof o_code, &old_code) &
+		    col_copy(s, 3, o_reason, sizeof o_reason, &old_reason) &
+		    col_copy(s, 4, o_pid, sizeof o_pid, &old_pid);
+	bool has_pid = sqlite3_column_type(s, 4) != SQLITE_NULL;
 	sqlite3_reset(s);
 	bool set_status = status && sb_status_rank(status) > cur;
 	bool set_pid = provider_id && *provider_id && !has_pid;
 	if (!set_status && !set_pid)
 		return 0;
+	const char *new_code = code && *code ? code : NULL;
+	const char *new_pid = provider_id && *provider_id ? provider_id : NULL;
 	s = TX_STMT(tx, "UPDATE messages SET status = CASE WHEN ?3 THEN ?4 ELSE status END, "
 			"status_code = CASE WHEN ?3 THEN ?5 ELSE status_code END, "
 			"status_reason = CASE WHEN ?3 THEN ?6 ELSE status_reason END, "
@@ -494,14 +533,19 @@ static int message_set_status(struct sb_tx *tx, int64_t tenant, int64_t msg, con
 	sqlite3_bind_int64(s, 2, msg);
 	sqlite3_bind_int(s, 3, set_status);
 	store__bind_text(s, 4, status);
-	store__bind_text(s, 5, code && *code ? code : NULL);
+	store__bind_text(s, 5, new_code);
 	store__bind_text(s, 6, reason);
-	store__bind_text(s, 7, provider_id && *provider_id ? provider_id : NULL);
+	store__bind_text(s, 7, new_pid);
 	sqlite3_bind_int64(s, 8, tx->now);
 	int rc = store__exec_done(s, tx->db, "message_status");
 	if (rc)
 		return rc;
-	return message_status_event(tx, tenant, msg);
+	if (!kept)
+		return message_status_event(tx, tenant, msg);
+	return message_status_event_of(tx, tenant, msg, conv, set_status ? status : old_status,
+				       set_status ? new_code : old_code,
+				       set_status ? reason : old_reason,
+				       has_pid ? old_pid : new_pid);
 }
 
 int sb_tx_status_update(struct sb_tx *tx, int64_t tenant, int64_t channel, const char *provider_id,

@@ -716,6 +716,174 @@ static void test_send_event_is_the_row(void **state)
 	sb_buf_free(&j.answer);
 }
 
+/* ---- a status change's event is the row as stored (made from values, or read back when an
+ * old value is too long to keep) ---- */
+
+static char updated_frame[4096];
+static int updated_n;
+
+static void on_event_updated(void *ud, const struct sb_event *ev)
+{
+	(void)ud;
+	if (strstr(ev->frame, "\"event\":\"message.updated\"")) {
+		snprintf(updated_frame, sizeof updated_frame, "%.*s", (int)ev->len, ev->frame);
+		updated_n++;
+	}
+}
+
+struct st_job {
+	struct sb_wjob job;
+	int64_t tenant, channel, msg, outbox;
+	const char *pid, *status, *code, *reason;
+	bool send, done;
+	int rc;
+};
+
+static int st_job_run(struct sb_tx *tx, void *arg)
+{
+	struct st_job *j = arg;
+	if (j->send) {
+		/* before the send, msg holds the conversation to send into */
+		struct sb_send_in in = { .conv = j->msg, .channel = j->channel, .body = "x",
+					 .segments = 1 };
+		struct sb_buf b;
+		sb_buf_init(&b, 0);
+		int rc = sb_tx_message_send(tx, j->tenant, &in, &j->msg, &j->outbox, &b);
+		sb_buf_free(&b);
+		return rc;
+	}
+	return sb_tx_status_update(tx, j->tenant, j->channel, j->pid, j->outbox, j->status, j->code,
+				   j->reason);
+}
+
+static void st_job_done(void *arg, int rc)
+{
+	struct st_job *j = arg;
+	j->rc = rc;
+	j->done = true;
+}
+
+static void st_run(struct fx *f, struct st_job *j)
+{
+	j->done = false;
+	j->job = (struct sb_wjob){ .run = st_job_run, .done = st_job_done, .arg = j };
+	sb_store_submit(f->st, &j->job);
+	for (int spins = 0; spins < 5000 && !j->done; spins++) {
+		sb_store_drain(f->st);
+		usleep(1000);
+	}
+	assert_true(j->done);
+	assert_int_equal(j->rc, 0);
+}
+
+/* Every "key":value of the last message.updated event's data appears in the row's JSON. */
+static void check_updated_is_row(struct fx *f, int64_t tenant, int64_t conv, int64_t msg)
+{
+	const char *data = strstr(updated_frame, ",\"data\":");
+	assert_non_null(data);
+	data += 8;
+	struct sb_buf b;
+	sb_buf_init(&b, 0);
+	assert_int_equal(sb_store_messages_list(f->st, tenant, conv, (struct sb_str){ 0 }, 10, &b),
+			 0);
+	char id[48];
+	snprintf(id, sizeof id, "{\"id\":%lld,", (long long)msg);
+	const char *row = strstr(sb_buf_cstr(&b), id);
+	assert_non_null(row);
+	const char *keys[] = { "\"id\":", ",\"conversation_id\":", ",\"status\":",
+			       ",\"status_code\":", ",\"status_reason\":", ",\"provider_id\":" };
+	size_t nk = sizeof keys / sizeof keys[0];
+	for (size_t k = 0; k < nk; k++) {
+		const char *a = strstr(data, keys[k]);
+		assert_non_null(a);
+		/* the last value (a provider id here) ends at the data's closing brace */
+		const char *e = k + 1 < nk ? strstr(a, keys[k + 1]) : strchr(a, '}');
+		assert_non_null(e);
+		char pair[1200];
+		const char *from = k == 0 ? a : a + 1; /* past the separating comma */
+		snprintf(pair, sizeof pair, "%.*s", (int)(e - from), from);
+		if (!strstr(row, pair))
+			fail_msg("event has %s, the row %s", pair, row);
+	}
+	sb_buf_free(&b);
+}
+
+static void test_status_event_is_the_row(void **state)
+{
+	struct fx *f = *state;
+	struct chan_seed c = { .tenant = f->ta };
+	assert_int_equal(sb_store_run_sync(f->st, run_channel, &c), 0);
+	char long_reason[700];
+	memset(long_reason, 'r', sizeof long_reason - 1);
+	memcpy(long_reason, "caf\xc3\xa9 \"q\" ", 10);
+	long_reason[sizeof long_reason - 1] = '\0';
+	struct sb_store_hooks hooks = { .on_event = on_event_updated };
+	assert_int_equal(sb_store_start(f->st, &hooks), 0);
+	struct st_job m = { .tenant = f->ta, .channel = c.channel, .msg = f->conv_a, .send = true };
+	st_run(f, &m);
+	m.send = false;
+	struct {
+		const char *pid, *status, *code, *reason;
+		bool event;
+	} steps[] = {
+		{ "SMev1", "queued", NULL, NULL, true },        /* status up, id learnt */
+		{ NULL, "sent", "30001", "first \"one\"", true }, /* code and reason */
+		{ "SMother", "queued", "1", "x", false },        /* neither moves: no event */
+		/* a long new reason; the id stays the first one learnt */
+		{ "SMother2", "undelivered", "30003", long_reason, true },
+		{ NULL, "read", NULL, NULL, true }, /* the old reason is too long: read back */
+	};
+	for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+		int before = updated_n;
+		m.pid = steps[i].pid;
+		m.status = steps[i].status;
+		m.code = steps[i].code;
+		m.reason = steps[i].reason;
+		st_run(f, &m);
+		assert_int_equal(updated_n - before, steps[i].event ? 1 : 0);
+		check_updated_is_row(f, f->ta, f->conv_a, m.msg);
+	}
+	assert_non_null(strstr(updated_frame, "\"status\":\"read\""));
+	assert_non_null(strstr(updated_frame, "\"provider_id\":\"SMev1\""));
+	/* only the provider's id is new: the old status, code and reason are carried over */
+	struct st_job m2 = { .tenant = f->ta, .channel = c.channel, .msg = f->conv_a, .send = true };
+	st_run(f, &m2);
+	m2.send = false;
+	m2.status = "sent";
+	m2.code = "c1";
+	m2.reason = "r1";
+	st_run(f, &m2);
+	check_updated_is_row(f, f->ta, f->conv_a, m2.msg);
+	int before = updated_n;
+	m2.pid = "SMev2";
+	m2.status = "queued";
+	m2.code = "c2";
+	m2.reason = "r2";
+	st_run(f, &m2);
+	assert_int_equal(updated_n - before, 1);
+	check_updated_is_row(f, f->ta, f->conv_a, m2.msg);
+	assert_non_null(strstr(updated_frame, "\"status\":\"sent\",\"status_code\":\"c1\","
+					     "\"status_reason\":\"r1\",\"provider_id\":\"SMev2\""));
+	/* the same with an old reason too long to keep: the event is read back */
+	struct st_job m3 = { .tenant = f->ta, .channel = c.channel, .msg = f->conv_a, .send = true };
+	st_run(f, &m3);
+	m3.send = false;
+	m3.status = "sent";
+	m3.code = "c1";
+	m3.reason = long_reason;
+	st_run(f, &m3);
+	before = updated_n;
+	m3.pid = "SMev3";
+	m3.status = "queued";
+	m3.reason = "short";
+	st_run(f, &m3);
+	assert_int_equal(updated_n - before, 1);
+	check_updated_is_row(f, f->ta, f->conv_a, m3.msg);
+	if (!strstr(updated_frame, "rrrrrrrrrr\",\"provider_id\":\"SMev3\""))
+		fail_msg("%s", updated_frame);
+	sb_store_stop(f->st);
+}
+
 /* ---- the configuration generation crosses processes (here: two handles) ---- */
 
 static int run_settings(struct sb_tx *tx, void *arg)
@@ -757,6 +925,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_inbound_event_is_the_row, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_send_event_is_the_row, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_pairs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_status_event_is_the_row, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_gen, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
