@@ -119,3 +119,22 @@ test('a failed send shows the reason; retry after fixing the number delivers', a
 	await msg.locator('.status[data-status=delivered]').waitFor({ timeout: 10000 });
 	assert.equal(await p1.locator('.msg-out', { hasText: 'Your table is ready' }).count(), 1);
 });
+
+test('a click on a row that a live update redraws between press and release still opens it', async () => {
+	const OTHER = '+14155550123';
+	await simulate(A.a.a1, chan.id, OTHER, 'first from the other customer');
+	const r = row(p1, 'first from the other customer');
+	await r.waitFor();
+	const box = await r.boundingBox();
+	await p1.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+	await p1.mouse.down();
+	// the row is drawn anew (its preview changes) while the button is held
+	await simulate(A.a.a1, chan.id, OTHER, 'second while pressed');
+	const redrawn = row(p1, 'second while pressed');
+	await redrawn.waitFor();
+	const again = await redrawn.boundingBox();
+	assert.ok(Math.abs(again.y - box.y) < 1, 'the row stayed under the pointer');
+	await p1.mouse.up();
+	await p1.locator('.msg-in', { hasText: 'second while pressed' }).waitFor({ timeout: 5000 });
+	await p1.locator('.conv-title', { hasText: OTHER.slice(-4) }).waitFor();
+});

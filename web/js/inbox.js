@@ -59,7 +59,10 @@ export class Inbox {
 		this.spacer = h('div.inbox-spacer');
 		this.scroller = h('div.inbox-scroll', {
 			role: 'listbox', tabindex: '0', 'aria-label': 'Conversations',
-			on: { scroll: () => this.schedule(), keydown: (e) => this.key(e), click: (e) => this.click(e), focus: () => this.showFocus() },
+			on: {
+				scroll: () => this.schedule(), keydown: (e) => this.key(e), focus: () => this.showFocus(),
+				pointerdown: (e) => this.press(e), pointerup: (e) => this.release(e), click: (e) => this.click(e),
+			},
 		}, this.spacer);
 		this.empty = h('p.empty', { hidden: true }, 'No conversations here.');
 		this.el = h('section.inbox', { 'aria-label': 'Inbox' },
@@ -237,9 +240,7 @@ export class Inbox {
 			frag.append(el);
 		}
 		this.spacer.append(frag);
-		const cur = this.rows.get(this.focusIdx);
-		if (cur) this.scroller.setAttribute('aria-activedescendant', cur.id);
-		else this.scroller.removeAttribute('aria-activedescendant');
+		this.markFocus();
 		if (last >= n - 20 && this.cursor && !this.loading) this.more();
 	}
 
@@ -265,16 +266,45 @@ export class Inbox {
 		return el;
 	}
 
+	// A row opens on the release of a press that began on the same conversation, matched by
+	// id: the row under the pointer may have been redrawn in between (a live update), and the
+	// browser then fires no click at all, as the press and the release hit different elements.
+	// The click handler stays for clicks without a pointer (assistive technology, el.click()).
+	press(e) {
+		const r = e.button === 0 ? e.target.closest('.conv-row') : null;
+		this.pressed = r ? r.dataset.id : null;
+	}
+
+	release(e) {
+		const id = this.pressed;
+		this.pressed = null;
+		const r = e.target.closest('.conv-row');
+		if (id && e.button === 0 && r && r.dataset.id === id) this.open(r);
+	}
+
 	click(e) {
 		const r = e.target.closest('.conv-row');
-		if (!r) return;
+		if (r) this.open(r);
+	}
+
+	open(r) {
 		this.focusIdx = Number(r.dataset.index);
-		location.hash = `#/c/${r.dataset.id}`;
+		this.markFocus();
+		location.hash = `#/c/${r.dataset.id}`; // the same hash twice is no second navigation
+	}
+
+	// The focus ring moves between the rows drawn, without redrawing them (a redraw between a
+	// press and its release would lose the click).
+	markFocus() {
+		for (const [i, el] of this.rows) el.classList.toggle('focused', i === this.focusIdx);
+		const cur = this.rows.get(this.focusIdx);
+		if (cur) this.scroller.setAttribute('aria-activedescendant', cur.id);
+		else this.scroller.removeAttribute('aria-activedescendant');
 	}
 
 	showFocus() {
 		if (this.focusIdx >= this.items.length) this.focusIdx = 0;
-		this.schedule(true);
+		this.markFocus();
 	}
 
 	key(e) {
@@ -303,6 +333,7 @@ export class Inbox {
 		const top = i * ROW, st = this.scroller.scrollTop, vh = this.scroller.clientHeight;
 		if (top < st) this.scroller.scrollTop = top;
 		else if (top + ROW > st + vh) this.scroller.scrollTop = top + ROW - vh;
-		this.schedule(true);
+		this.markFocus();
+		this.schedule(); // draws the rows scrolled into view, then marks the focus on them
 	}
 }
