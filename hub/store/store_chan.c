@@ -509,6 +509,7 @@ static int message_set_status(struct sb_tx *tx, int64_t tenant, int64_t msg, con
 		return SB_ENOTFOUND;
 	}
 	int64_t conv = sqlite3_column_int64(s, 0);
+	bool has_pid = sqlite3_column_type(s, 4) != SQLITE_NULL; /* before any conversion */
 	int cur = sb_status_rank((const char *)sqlite3_column_text(s, 1));
 	char o_status[32], o_code[64], o_reason[512], o_pid[128];
 	const char *old_status, *old_code, *old_reason, *old_pid;
@@ -516,7 +517,6 @@ static int message_set_status(struct sb_tx *tx, int64_t tenant, int64_t msg, con
 		    col_copy(s, 2, o_code, sizeof o_code, &old_code) &
 		    col_copy(s, 3, o_reason, sizeof o_reason, &old_reason) &
 		    col_copy(s, 4, o_pid, sizeof o_pid, &old_pid);
-	bool has_pid = sqlite3_column_type(s, 4) != SQLITE_NULL;
 	sqlite3_reset(s);
 	bool set_status = status && sb_status_rank(status) > cur;
 	bool set_pid = provider_id && *provider_id && !has_pid;
