@@ -5,6 +5,7 @@
  * them (about 15x faster than the portable loops, which remain the fallback).
  */
 #include "sb_sha1.h"
+#include "sb_wipe.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -263,7 +264,7 @@ void sb_hmac_sha1(const void *key, size_t klen, const void *msg, size_t mlen,
 	sb_sha1_final(&s, out);
 
 	/* the key material must not linger on the stack */
-	volatile unsigned char *vk = k, *vp = pad;
-	for (int i = 0; i < 64; i++)
-		vk[i] = vp[i] = 0;
+	sb_wipe(k, sizeof k);
+	sb_wipe(pad, sizeof pad);
+	sb_wipe(inner, sizeof inner);
 }

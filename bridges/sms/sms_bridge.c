@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "../common/sb_bstr.h"
+#include "../common/sb_wipe.h"
 
 static const struct sb_bridge_key sms_keys[] = {
 	{ "account_sid", SB_BRIDGE_KEY_REQUIRED, "Twilio Account SID (AC...)" },
@@ -49,9 +50,7 @@ static bool take(const struct sb_bridge_config *cfg, const char *key, char *dst,
 
 static void sms_fini(void *priv)
 {
-	volatile unsigned char *p = priv;
-	for (size_t i = 0; i < sizeof(struct sms_chan); i++)
-		p[i] = 0;
+	sb_wipe(priv, sizeof(struct sms_chan));
 }
 
 static int sms_channel_init(const struct sb_host *host, void *priv,
@@ -102,9 +101,7 @@ static int sms_channel_init(const struct sb_host *host, void *priv,
 	int cn = snprintf(cred, sizeof cred, "%s:%s", user, pass);
 	memcpy(ch->authorization, "Basic ", 6);
 	host->base64_encode(cred, (size_t)cn, ch->authorization + 6, sizeof ch->authorization - 6);
-	volatile char *wipe = cred;
-	for (size_t i = 0; i < sizeof cred; i++)
-		wipe[i] = 0;
+	sb_wipe(cred, sizeof cred);
 	snprintf(ch->messages_url, sizeof ch->messages_url, "%s/2010-04-01/Accounts/%s/Messages",
 		 ch->api_base, ch->account_sid);
 	return 0;

@@ -339,6 +339,30 @@ static void test_lookup(void **state)
 	assert_int_equal(res.outcome, SB_SEND_AMBIGUOUS);
 }
 
+/* channel_fini leaves nothing of the channel's state behind: the token, the API key secret
+ * and the Authorization header made from them are zero, up to the last byte */
+static void test_fini_wipes(void **state)
+{
+	(void)state;
+	const struct sb_bridge_kv kv[] = {
+		{ "account_sid", SID_AC3 }, { "auth_token", FX_TOKEN },
+		{ "api_key_sid", "SK" "0123456789abcdef0123456789abcdef" },
+		{ "api_key_secret", "a-secret-that-must-go" }, { "from", "+14155550100" },
+	};
+	char err[128];
+	assert_int_equal(init_chan(kv, 5, err, sizeof err), 0);
+	size_t nonzero = 0;
+	for (size_t i = 0; i < sb_bridge_sms.priv_size; i++)
+		nonzero += priv[i] != 0;
+	assert_true(nonzero > 100); /* what there was to wipe */
+	sb_bridge_sms.channel_fini(priv);
+	for (size_t i = 0; i < sb_bridge_sms.priv_size; i++)
+		if (priv[i])
+			fail_msg("byte %zu of %zu left at 0x%02x", i, (size_t)sb_bridge_sms.priv_size,
+				 priv[i]);
+	assert_int_equal(priv[sb_bridge_sms.priv_size], 0x5a); /* and not a byte past it */
+}
+
 static void test_error_table(void **state)
 {
 	static const int permanent[] = { 21211, 21610, 21614, 21408, 21612, 21606, 21212, 20003 };
@@ -363,6 +387,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_send_build_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_send_parse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lookup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fini_wipes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_error_table, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
