@@ -4,6 +4,7 @@
 // its retry after fixing the number.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { launch, startTestHub, tenant, sandboxChannel, agentPage, inboxView, row, screenshot, simulate } from './lib.mjs';
 
 let hub, browser, A, B, chan, p1, p2, p3, sim, c1, c2;
@@ -123,16 +124,25 @@ test('a failed send shows the reason; retry after fixing the number delivers', a
 test('a click on a row that a live update redraws between press and release still opens it', async () => {
 	const OTHER = '+14155550123';
 	await simulate(A.a.a1, chan.id, OTHER, 'first from the other customer');
+	// a row's box, once it is laid out (null while a redraw has it detached, as under ASan)
+	const boxOf = async (loc) => {
+		for (let i = 0; i < 100; i++) {
+			const b = await loc.boundingBox();
+			if (b) return b;
+			await sleep(50);
+		}
+		throw new Error('the row was never laid out');
+	};
 	const r = row(p1, 'first from the other customer');
 	await r.waitFor();
-	const box = await r.boundingBox();
+	const box = await boxOf(r);
 	await p1.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
 	await p1.mouse.down();
 	// the row is drawn anew (its preview changes) while the button is held
 	await simulate(A.a.a1, chan.id, OTHER, 'second while pressed');
 	const redrawn = row(p1, 'second while pressed');
 	await redrawn.waitFor();
-	const again = await redrawn.boundingBox();
+	const again = await boxOf(redrawn);
 	assert.ok(Math.abs(again.y - box.y) < 1, 'the row stayed under the pointer');
 	await p1.mouse.up();
 	await p1.locator('.msg-in', { hasText: 'second while pressed' }).waitFor({ timeout: 5000 });
