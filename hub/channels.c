@@ -649,17 +649,70 @@ static void channels_route(struct sb_req *r, const char **s, int n)
 struct send_ctx {
 	struct sb_send_in in;
 	int64_t msg, outbox, created_at;
+	int64_t want_channel; /* the one asked for, or 0: the conversation's, else the default */
 	char to[64];
+	const char *code, *why; /* a refusal the send's own checks found (then rc < 0) */
 	struct sb_buf out;
 };
+
+static int send_refuse(struct send_ctx *sc, int rc, const char *code, const char *why)
+{
+	sc->code = code;
+	sc->why = why;
+	return rc;
+}
+
+/* The checks that need the store, made in the send's own transaction: the conversation and
+ * its contact's number, the channel, and the opt-out ledger. So a STOP committed a moment
+ * before is seen, and the loop does not open a read transaction per send. */
+static int send_target(struct sb_tx *tx, int64_t tenant, struct send_ctx *sc)
+{
+	int64_t conv_channel = 0, id = 0;
+	sc->to[0] = '\0';
+	int rc = sb_tx_conv_target(tx, tenant, sc->in.conv, &conv_channel, sc->to, sizeof sc->to);
+	if (rc == SB_ENOTFOUND)
+		return send_refuse(sc, rc, "not_found", "no such conversation");
+	if (rc)
+		return rc;
+	if (!sc->to[0])
+		return send_refuse(sc, SB_EINVAL, "no_address",
+				   "the contact has no phone number to text");
+	int64_t want = sc->want_channel ? sc->want_channel : conv_channel;
+	char sender[64];
+	bool active = false;
+	rc = sb_tx_send_channel(tx, tenant, want, &id, &active, sender, sizeof sender);
+	if (rc == SB_ENOTFOUND)
+		return send_refuse(sc, SB_EINVAL, "no_channel",
+				   want ? "no such channel" : "this business has no SMS channel yet");
+	if (rc)
+		return rc;
+	if (!active)
+		return send_refuse(sc, SB_EINVAL, "channel_disabled", "this channel is disabled");
+	if (sb_tx_optout_get(tx, tenant, sender, sc->to) == 1)
+		return send_refuse(sc, SB_EPOLICY, "opted_out",
+				   "the customer replied STOP to this number; they must text START "
+				   "before you can message them");
+	sc->in.channel = id;
+	return 0;
+}
 
 /* Replayable: the writer may run it again after a rollback, so the answer starts empty. */
 static int send_ctx_run(struct sb_tx *tx, int64_t tenant, struct send_ctx *sc, struct sb_buf *out)
 {
 	sb_buf_reset(out);
 	sc->msg = sc->outbox = 0;
+	sc->code = sc->why = NULL;
 	sc->created_at = sb_tx_now(tx);
+	int rc = send_target(tx, tenant, sc);
+	if (rc)
+		return rc;
 	return sb_tx_message_send(tx, tenant, &sc->in, &sc->msg, &sc->outbox, out);
+}
+
+/* The HTTP status of a refused send. */
+static int send_status(int rc)
+{
+	return rc == SB_ENOTFOUND ? 404 : rc == SB_ETOOBIG ? 413 : rc == SB_EPOLICY ? 422 : 400;
 }
 
 /* After the send committed: the new outbox row goes straight to the dispatcher, which then
@@ -699,11 +752,11 @@ static void send_after(struct sb_req *r)
 		sb_outbox_kick(); /* a retry */
 }
 
-/* Checks and fills sc->in for a send to conversation conv; answers nothing, returns an
- * sb_err with a message in *why. */
-static int send_prepare(int64_t tenant, int64_t agent, int64_t conv, int64_t channel,
-			const char *body, const char *client_id, struct send_ctx *sc,
-			const char **why, const char **code)
+/* The checks that need nothing but the request, and sc->in filled for the send job (which
+ * makes the rest: send_target); answers nothing, returns an sb_err with a message in *why. */
+static int send_prepare(int64_t agent, int64_t conv, int64_t channel, const char *body,
+			const char *client_id, struct send_ctx *sc, const char **why,
+			const char **code)
 {
 	*code = "invalid";
 	struct sb_seg_info seg;
@@ -720,55 +773,26 @@ static int send_prepare(int64_t tenant, int64_t agent, int64_t conv, int64_t cha
 		*why = "an SMS body has at most 1600 characters";
 		return SB_ETOOBIG;
 	}
-	/* the conversation (the send job checks again that it exists) and its contact */
-	char *to = sc->to;
-	int64_t conv_channel = 0;
-	to[0] = '\0';
-	int rc = sb_store_conv_target(sb_hub_store(), tenant, conv, &conv_channel, to, sizeof sc->to);
-	if (rc == SB_ENOTFOUND) {
-		*code = "not_found";
-		*why = "no such conversation";
-		return SB_ENOTFOUND;
-	}
-	if (rc || !to[0]) {
-		*code = "no_address";
-		*why = "the contact has no phone number to text";
-		return SB_EINVAL;
-	}
-	struct sb_channel_row def;
-	const struct sb_channel_row *row = NULL;
-	if (!channel)
-		channel = conv_channel;
-	if (channel) {
-		struct chan_rt *c = sb_chan_get(tenant, channel); /* the cached channel */
-		row = c ? &c->row : NULL;
-	} else if (!sb_store_channel_default(sb_hub_store(), tenant, "sms", &def)) {
-		row = &def;
-	}
-	if (!row) {
-		*code = "no_channel";
-		*why = channel ? "no such channel" : "this business has no SMS channel yet";
-		return SB_EINVAL;
-	}
-	if (!row->active) {
-		*code = "channel_disabled";
-		*why = "this channel is disabled";
-		return SB_EINVAL;
-	}
 	struct sb_send_in *in = &sc->in;
-	if (sb_store_optout_get(sb_hub_store(), tenant, row->sender, to) == 1) {
-		*code = "opted_out";
-		*why = "the customer replied STOP to this number; they must text START before "
-		       "you can message them";
-		return SB_EPOLICY;
-	}
 	in->conv = conv;
-	in->channel = row->id;
+	sc->want_channel = channel;
 	in->agent = agent;
 	in->body = body;
 	in->client_id = client_id;
 	in->segments = (int)seg.segments;
 	return 0;
+}
+
+static void send_done(struct sb_req *r, int rc)
+{
+	struct api_ctx *c = r->ctx;
+	struct send_ctx *sc = c->extra;
+	if (rc < 0 && sc->why) {
+		sb_buf_free(&c->out);
+		sb_http_error(r, send_status(rc), sc->code, sc->why);
+		return;
+	}
+	api__done_json(r, rc);
 }
 
 static void api_send(struct sb_req *r, int64_t conv)
@@ -785,18 +809,15 @@ static void api_send(struct sb_req *r, int64_t conv)
 	    !api__opt_str(r, "client_id", 64, &client_id) || !api__opt_id(r, "channel_id", &channel))
 		return;
 	const char *why, *code;
-	int rc = send_prepare(r->auth.tenant, r->auth.agent, conv, channel, body, client_id, sc,
-			      &why, &code);
-	if (rc) {
-		int st = rc == SB_ENOTFOUND ? 404 : rc == SB_ETOOBIG ? 413 : rc == SB_EPOLICY ? 422 : 400;
-		return sb_http_error(r, st, code, why);
-	}
+	int rc = send_prepare(r->auth.agent, conv, channel, body, client_id, sc, &why, &code);
+	if (rc)
+		return sb_http_error(r, send_status(rc), code, why);
 	c->extra = sc;
 	c->tenant = r->auth.tenant;
 	c->ok_status = 201;
 	c->after = send_after;
 	c->notfound_msg = "no such conversation";
-	sb_http_write_replayable(r, send_run, api__done_json, c);
+	sb_http_write_replayable(r, send_run, send_done, c);
 }
 
 static int retry_run(struct sb_tx *tx, void *arg)
@@ -897,8 +918,8 @@ static void ws_send_done(void *arg, int rc)
 		if (rc < 0)
 			sb_buf_printf(&b, "{\"type\":\"error\",\"id\":%s,\"code\":\"%s\","
 					  "\"message\":\"%s\"}",
-				      w->id, rc == SB_ENOTFOUND ? "not_found" : "failed",
-				      rc == SB_ENOTFOUND ? "no such conversation" : sb_err_str(rc));
+				      w->id, w->sc.why ? w->sc.code : "failed",
+				      w->sc.why ? w->sc.why : sb_err_str(rc));
 		else
 			sb_buf_printf(&b, "{\"type\":\"ack\",\"id\":%s,\"data\":%s}", w->id,
 				      sb_buf_cstr(&w->sc.out));
@@ -929,8 +950,7 @@ static bool ws_send_hook(struct ws_pss *p, const struct sb_json *msg, const stru
 	char *bz = sb_strndup(body.p ? body.p : "", body.len);
 	char *cz = cid.len && cid.len <= 64 ? sb_strndup(cid.p, cid.len) : NULL;
 	if (sb_json_int(msg, "conversation_id", &conv) && conv > 0 && sb_ws_agent(p))
-		rc = send_prepare(sb_ws_tenant(p), sb_ws_agent(p), conv, channel, bz, cz, &w->sc,
-				  &why, &code);
+		rc = send_prepare(sb_ws_agent(p), conv, channel, bz, cz, &w->sc, &why, &code);
 	struct ws_handle *h = rc ? NULL : sb_ws_hold(p);
 	if (!rc && !h) {
 		rc = SB_EBUSY;

@@ -288,6 +288,13 @@ int sb_tx_status_update(struct sb_tx *tx, int64_t tenant, int64_t channel, const
 /* The conversation's channel (0 when none yet) and the contact's phone. */
 int sb_store_conv_target(struct sb_store *st, int64_t tenant, int64_t conv, int64_t *channel,
 			 char *to, size_t tolen);
+/* The same inside a job (a send checks its target in its own transaction). */
+int sb_tx_conv_target(struct sb_tx *tx, int64_t tenant, int64_t conv, int64_t *channel, char *to,
+		      size_t tolen);
+/* The channel a send goes out on: channel, or with 0 the tenant's first active SMS channel.
+ * SB_ENOTFOUND when there is none. */
+int sb_tx_send_channel(struct sb_tx *tx, int64_t tenant, int64_t channel, int64_t *id,
+		       bool *active, char *sender, size_t senderlen);
 
 /* ---- outbound and the outbox ---- */
 

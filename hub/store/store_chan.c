@@ -979,19 +979,59 @@ int sb_store_sandbox_get(struct sb_store *st, const char *sid, struct sb_buf *js
 	return rc;
 }
 
-int sb_store_conv_target(struct sb_store *st, int64_t tenant, int64_t conv, int64_t *channel,
-			 char *to, size_t tolen)
+#define SQL_CONV_TARGET                                                                            \
+	"SELECT c.channel_id, ct.phone FROM conversations c "                                      \
+	"JOIN contacts ct ON ct.id = c.contact_id AND ct.tenant_id = c.tenant_id "                 \
+	"WHERE c.tenant_id = ?1 AND c.id = ?2"
+
+static int conv_target(sqlite3_stmt *s, int64_t tenant, int64_t conv, int64_t *channel, char *to,
+		       size_t tolen)
 {
-	sqlite3_stmt *s = RD_STMT(st, "SELECT c.channel_id, ct.phone FROM conversations c "
-				      "JOIN contacts ct ON ct.id = c.contact_id AND ct.tenant_id = c.tenant_id "
-				      "WHERE c.tenant_id = ?1 AND c.id = ?2");
 	sqlite3_bind_int64(s, 1, tenant);
 	sqlite3_bind_int64(s, 2, conv);
-	int rc = SB_ENOTFOUND;
-	if (sqlite3_step(s) == SQLITE_ROW) {
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
 		*channel = sqlite3_column_int64(s, 0);
 		copyz(to, tolen, s, 1);
 		rc = 0;
+	} else {
+		rc = rc == SQLITE_DONE ? SB_ENOTFOUND : store__err(sqlite3_db_handle(s), rc, "conv_target");
+	}
+	sqlite3_reset(s);
+	return rc;
+}
+
+int sb_store_conv_target(struct sb_store *st, int64_t tenant, int64_t conv, int64_t *channel,
+			 char *to, size_t tolen)
+{
+	return conv_target(RD_STMT(st, SQL_CONV_TARGET), tenant, conv, channel, to, tolen);
+}
+
+int sb_tx_conv_target(struct sb_tx *tx, int64_t tenant, int64_t conv, int64_t *channel, char *to,
+		      size_t tolen)
+{
+	return conv_target(TX_STMT(tx, SQL_CONV_TARGET), tenant, conv, channel, to, tolen);
+}
+
+int sb_tx_send_channel(struct sb_tx *tx, int64_t tenant, int64_t channel, int64_t *id,
+		       bool *active, char *sender, size_t senderlen)
+{
+	sqlite3_stmt *s =
+		channel ? TX_STMT(tx, "SELECT id, active, sender FROM channels "
+				      "WHERE tenant_id = ?1 AND id = ?2")
+			: TX_STMT(tx, "SELECT id, active, sender FROM channels WHERE tenant_id = ?1 "
+				      "AND kind = 'sms' AND active = 1 ORDER BY id LIMIT 1");
+	sqlite3_bind_int64(s, 1, tenant);
+	if (channel)
+		sqlite3_bind_int64(s, 2, channel);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*id = sqlite3_column_int64(s, 0);
+		*active = sqlite3_column_int(s, 1) != 0;
+		copyz(sender, senderlen, s, 2);
+		rc = 0;
+	} else {
+		rc = rc == SQLITE_DONE ? SB_ENOTFOUND : store__err(tx->db, rc, "send_channel");
 	}
 	sqlite3_reset(s);
 	return rc;
