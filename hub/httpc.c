@@ -8,8 +8,8 @@
  * share connections as streams, so a slow provider is not capped at one request in flight
  * per connection.
  * It is off by default because Debian 12's libcurl 7.88.1 is unsteady there under load: a
- * refused stream closes the whole connection and its other streams come back as failed
- * rewinds (ambiguous: settled by callback or lookup, never resent blindly), and now and then
+ * refused stream closes the whole connection and its other streams come back as refused
+ * resends (ambiguous: settled by callback or lookup, never resent blindly), and now and then
  * "Error in the HTTP2 framing layer" (docs/INTERNALS.md, "Outbound HTTP"). Plain http is
  * always HTTP/1.1: 7.88.1 breaks reused h2c prior-knowledge connections (curl #10634).
  */
@@ -40,7 +40,8 @@ struct sb_httpc_job {
 	CURL *easy;
 	struct curl_slist *hdrs;
 	char *url, *body;
-	size_t body_len, body_off;
+	size_t body_len;
+	bool requested, resend_refused; /* see on_prereq */
 	struct sb_buf resp;
 	struct sb_httpc_res res;
 	void (*done)(void *arg, const struct sb_httpc_res *res);
@@ -88,28 +89,27 @@ static size_t on_header(char *p, size_t sz, size_t n, void *ud)
 	return len;
 }
 
-/* The request body is read through this callback and can never be rewound: libcurl resends
- * a request on its own when a reused keep-alive connection dies before any answer, which for
- * a provider's "create" could send a message twice. Unable to rewind, the transfer fails
- * instead (CURLE_SEND_FAIL_REWIND) and the outbox treats it as ambiguous. */
-static size_t on_read(char *buf, size_t sz, size_t n, void *ud)
+/* libcurl resends a request on its own when a reused keep-alive connection dies before any
+ * answer (a "retry" on a fresh connection), which for a provider's create could send a
+ * message twice. Every send, first or again, passes through the pre-request callback just
+ * before its request is written: the second time for one transfer is that resend, and it
+ * is refused. The transfer then fails (CURLE_ABORTED_BY_CALLBACK), counted as sent, and the
+ * outbox treats it as ambiguous. The body itself is given as POSTFIELDS, so libcurl writes
+ * it with the headers in one send (one loopback segment and one wake of the provider, not
+ * two). */
+static int on_prereq(void *ud, char *remote_ip, char *local_ip, int remote_port, int local_port)
 {
+	(void)remote_ip;
+	(void)local_ip;
+	(void)remote_port;
+	(void)local_port;
 	struct sb_httpc_job *j = ud;
-	size_t want = sz * n, left = j->body_len - j->body_off;
-	if (want > left)
-		want = left;
-	memcpy(buf, j->body + j->body_off, want);
-	j->body_off += want;
-	return want;
-}
-
-static int on_seek(void *ud, curl_off_t off, int origin)
-{
-	struct sb_httpc_job *j = ud;
-	/* the first send may ask for the start; anything after a byte left is a resend */
-	if (origin == SEEK_SET && off == 0 && j->body_off == 0)
-		return CURL_SEEKFUNC_OK;
-	return CURL_SEEKFUNC_CANTSEEK;
+	if (j->requested) {
+		j->resend_refused = true;
+		return CURL_PREREQFUNC_ABORT;
+	}
+	j->requested = true;
+	return CURL_PREREQFUNC_OK;
 }
 
 /* A handle with every option at its default: from the pool, or a new one. */
@@ -175,6 +175,8 @@ static void finish(CURLMsg *m)
 		      cc != CURLE_COULDNT_RESOLVE_HOST && cc != CURLE_COULDNT_RESOLVE_PROXY &&
 		      cc != CURLE_PEER_FAILED_VERIFICATION && cc != CURLE_SSL_CONNECT_ERROR &&
 		      cc != CURLE_SSL_CACERT_BADFILE; /* a TLS handshake precedes any request byte */
+	if (j->resend_refused)
+		j->res.sent = true; /* the first attempt's request went out before its connection died */
 	if (cc != CURLE_OK)
 		snprintf(j->res.error, sizeof j->res.error, "%s", curl_easy_strerror(cc));
 	sb_loop_post(deliver, j);
@@ -312,6 +314,8 @@ int sb_httpc_submit(const char *method, const char *url, const char *const *head
 		curl_easy_setopt(e, CURLOPT_CAINFO, hc.ca_file);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "switchboard-hubd/1");
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
+	curl_easy_setopt(e, CURLOPT_PREREQDATA, j);
 	for (size_t i = 0; i < n_headers; i++)
 		j->hdrs = curl_slist_append(j->hdrs, headers[i]);
 	j->hdrs = curl_slist_append(j->hdrs, "Expect:");
@@ -319,12 +323,8 @@ int sb_httpc_submit(const char *method, const char *url, const char *const *head
 	if (!strcmp(method, "POST")) {
 		j->body = sb_strndup(body ? body : "", body_len);
 		j->body_len = body_len;
-		curl_easy_setopt(e, CURLOPT_POST, 1L);
-		curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
-		curl_easy_setopt(e, CURLOPT_READDATA, j);
-		curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, on_seek);
-		curl_easy_setopt(e, CURLOPT_SEEKDATA, j);
 		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, j->body);
 	} else if (strcmp(method, "GET")) {
 		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
 	}

@@ -47,8 +47,8 @@ const FAULTS = [
 	'timeout', 'timeout_before', 'reset', 'reset_before', 'close_after_headers', 'truncated',
 	{ action: 'delay', ms: 300, then: '201' }, { action: 'slow', bytes_per_sec: 400 },
 ];
-// Every fault by default (libcurl can no longer resend a create on its own: hub/httpc.c reads the
-// body through a callback that cannot rewind); --skip-faults a,b leaves some out.
+// Every fault by default (libcurl can no longer resend a create on its own: hub/httpc.c refuses a
+// transfer's second attempt in the pre-request callback); --skip-faults a,b leaves some out.
 const SKIP = opt('all-faults', false) ? [] : String(opt('skip-faults', '')).split(',').filter(Boolean);
 for (let i = FAULTS.length - 1; i >= 0; i--) if (SKIP.includes(typeof FAULTS[i] === 'string' ? FAULTS[i] : FAULTS[i].action) && !FAULTS[i].create) FAULTS.splice(i, 1);
 const faultName = (s) => (typeof s === 'string' ? s : s.action + (s.create ? '+create' : s.retry_after != null ? `(ra=${s.retry_after})` : ''));

@@ -2,8 +2,9 @@
 // No blind resends of an outbound message: when the provider took the request and the connection
 // then dies before an answer, the hub must treat the outcome as ambiguous and reconcile it (status
 // callback or lookup), never send it again. The kill -9 harness found libcurl doing exactly that
-// on reused keep-alive connections; hub/httpc.c now reads the body through a callback that cannot
-// rewind, so libcurl fails the transfer instead, and tests/crash/crash.mjs runs the 'reset' fault.
+// on reused keep-alive connections; hub/httpc.c now refuses a transfer's second attempt in the
+// pre-request callback, so libcurl fails the transfer instead, and tests/crash/crash.mjs runs the
+// 'reset' fault.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startHub } from '../lib/hub.mjs';
