@@ -125,7 +125,8 @@ static int open_conn(const char *path, bool writer, sqlite3 **out)
 	sqlite3 *db = NULL;
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
 		    (writer ? SQLITE_OPEN_CREATE : 0);
-	if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
+	/* the writer's commits are synced (synchronous=FULL below), which walbuf.c relies on */
+	if (sqlite3_open_v2(path, &db, flags, writer ? store__walbuf_vfs() : NULL) != SQLITE_OK) {
 		sb_log(SB_LOG_ERR, "msg=db_open_failed path=%s err=\"%s\"", path,
 		       db ? sqlite3_errmsg(db) : "?");
 		sqlite3_close(db);

@@ -21,6 +21,12 @@ const sqlite3_pcache_methods2 *store__pcache_methods(void);
 const sqlite3_pcache_methods2 *store__pcache_base(void);
 unsigned long store__pcache_truncations_passed(void);
 
+/* walbuf.c: the writer's VFS, which gathers a commit's WAL writes into one pwrite. Its name
+ * for sqlite3_open_v2, or NULL (SB_DB_WALBUF=0, or it could not be registered): the default
+ * VFS. The counts are for tests: WAL writes sqlite made through it, and pwrites it made. */
+const char *store__walbuf_vfs(void);
+void store__walbuf_counts(unsigned long *writes, unsigned long *flushes);
+
 /* Prepared statements keyed by the address of their (static) SQL text. */
 struct store__cache {
 	const char *sql[STORE__CACHE];
