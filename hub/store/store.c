@@ -84,6 +84,14 @@ int store__err(sqlite3 *db, int rc, const char *what)
 	return SB_EDB;
 }
 
+int store__step_row(sqlite3_stmt *s, const char *what)
+{
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		return 0;
+	return rc == SQLITE_DONE ? SB_ENOTFOUND : store__err(sqlite3_db_handle(s), rc, what);
+}
+
 int store__exec_done(sqlite3_stmt *s, sqlite3 *db, const char *what)
 {
 	int rc = sqlite3_step(s);

@@ -261,15 +261,13 @@ int sb_tx_agent_accept_invite(struct sb_tx *tx, const unsigned char hash[32], co
 				      "RETURNING tenant_id, id");
 	sqlite3_bind_blob(s, 1, hash, 32, SQLITE_TRANSIENT);
 	store__bind_text(s, 2, pw_hash);
-	int rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
+	int rc = store__step_row(s, "accept_invite");
+	if (!rc) {
 		*tenant_out = sqlite3_column_int64(s, 0);
 		*agent_out = sqlite3_column_int64(s, 1);
-		sqlite3_reset(s);
-		return 0;
 	}
 	sqlite3_reset(s);
-	return rc == SQLITE_DONE ? SB_ENOTFOUND : store__err(tx->db, rc, "accept_invite");
+	return rc;
 }
 
 int sb_tx_session_create(struct sb_tx *tx, int64_t tenant, int64_t agent,

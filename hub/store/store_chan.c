@@ -989,13 +989,10 @@ static int conv_target(sqlite3_stmt *s, int64_t tenant, int64_t conv, int64_t *c
 {
 	sqlite3_bind_int64(s, 1, tenant);
 	sqlite3_bind_int64(s, 2, conv);
-	int rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
+	int rc = store__step_row(s, "conv_target");
+	if (!rc) {
 		*channel = sqlite3_column_int64(s, 0);
 		copyz(to, tolen, s, 1);
-		rc = 0;
-	} else {
-		rc = rc == SQLITE_DONE ? SB_ENOTFOUND : store__err(sqlite3_db_handle(s), rc, "conv_target");
 	}
 	sqlite3_reset(s);
 	return rc;
@@ -1024,14 +1021,11 @@ int sb_tx_send_channel(struct sb_tx *tx, int64_t tenant, int64_t channel, int64_
 	sqlite3_bind_int64(s, 1, tenant);
 	if (channel)
 		sqlite3_bind_int64(s, 2, channel);
-	int rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
+	int rc = store__step_row(s, "send_channel");
+	if (!rc) {
 		*id = sqlite3_column_int64(s, 0);
 		*active = sqlite3_column_int(s, 1) != 0;
 		copyz(sender, senderlen, s, 2);
-		rc = 0;
-	} else {
-		rc = rc == SQLITE_DONE ? SB_ENOTFOUND : store__err(tx->db, rc, "send_channel");
 	}
 	sqlite3_reset(s);
 	return rc;

@@ -112,6 +112,9 @@ int store__err(sqlite3 *db, int rc, const char *what);
 void store__json_col(struct sb_buf *b, bool *first, const char *key, sqlite3_stmt *s, int i);
 void store__json_col_int(struct sb_buf *b, bool *first, const char *key, sqlite3_stmt *s, int i);
 void store__json_col_time(struct sb_buf *b, bool *first, const char *key, sqlite3_stmt *s, int i);
+/* Steps a statement expected to give at most one row: 0 with the row to read, SB_ENOTFOUND
+ * when there is none, else an sb_err (logged). The caller resets it. */
+int store__step_row(sqlite3_stmt *s, const char *what);
 /* Runs a statement expected to finish with SQLITE_DONE. */
 int store__exec_done(sqlite3_stmt *s, sqlite3 *db, const char *what);
 
