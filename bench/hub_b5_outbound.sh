@@ -15,11 +15,12 @@
 # connections as streams; --max-inflight N sets each channel's cap; --note-conns C the REST
 # connections per channel (4). --fake node|c: the provider is the node fake (the default
 # with --tls) or bench/sbprovider, the same create path in C on the load's CPU (the default
-# otherwise: the node fake takes a core at ~2,500 creates a second).
+# otherwise: the node fake takes a core at ~2,500 creates a second). --workers W runs the hub
+# with W worker processes (unpinned, as bench/lib.sh starts several).
 #
 # usage: hub_b5_outbound.sh [--rate R] [--seconds S] [--latency-ms L] [--channels C]
 #                           [--max-inflight N] [--tls [--h2]] [--note-conns C] [--repeats K]
-#                           [--fake node|c]
+#                           [--fake node|c] [--workers W]
 # Output per repetition:
 #   RESULT outbound <latency ms> <created/s steady> <created in all> <offered> <REST 201s> <drain s>
 #                   <created per hub CPU-second, over the steady window>
@@ -35,6 +36,7 @@ maxin=16
 tls=""
 nconns=4
 fake=""
+workers=1
 while [ $# -gt 0 ]; do
 	case $1 in
 	--rate) rate=$2; shift 2 ;;
@@ -47,7 +49,8 @@ while [ $# -gt 0 ]; do
 	--note-conns) nconns=$2; shift 2 ;;
 	--repeats) repeats=$2; shift 2 ;;
 	--fake) fake=$2; shift 2 ;;
-	*) bench_die "usage: hub_b5_outbound.sh [--rate R] [--seconds S] [--latency-ms L] [--channels C] [--max-inflight N] [--tls [--h2]] [--note-conns C] [--repeats K] [--fake node|c]" ;;
+	--workers) workers=$2; shift 2 ;;
+	*) bench_die "usage: hub_b5_outbound.sh [--rate R] [--seconds S] [--latency-ms L] [--channels C] [--max-inflight N] [--tls [--h2]] [--note-conns C] [--repeats K] [--fake node|c] [--workers W]" ;;
 	esac
 done
 bench_need_tools
@@ -89,7 +92,7 @@ while [ $r -le "$repeats" ]; do
 		# shellcheck disable=SC2086 # fake_tls is two options or none
 		fake_start $fport --latency-ms "$lat" $fake_tls
 	fi
-	hubm_start "$port" "$channels"
+	hubm_start "$port" "$channels" "$workers"
 	hubm_channels "$channels" $fport $scheme "$maxin"
 	# one conversation per tenant: a signed inbound webhook from one number
 	"$SBWEBHOOK" --url-file "$HUB_DIR/webhooks" --rate "$channels" --duration 1 --from-count 1 \
