@@ -662,6 +662,16 @@ static int send_refuse(struct send_ctx *sc, int rc, const char *code, const char
 	return rc;
 }
 
+/* Nothing leaves for a customer who texted STOP to sender's number (until START). */
+static int send_ledger(struct sb_tx *tx, int64_t tenant, struct send_ctx *sc, const char *sender)
+{
+	if (sb_tx_optout_get(tx, tenant, sender, sc->to) != 1)
+		return 0;
+	return send_refuse(sc, SB_EPOLICY, "opted_out",
+			   "the customer replied STOP to this number; they must text START before "
+			   "you can message them");
+}
+
 /* The checks that need the store, made in the send's own transaction: the conversation and
  * its contact's number, the channel, and the opt-out ledger. So a STOP committed a moment
  * before is seen, and the loop does not open a read transaction per send. */
@@ -688,10 +698,8 @@ static int send_target(struct sb_tx *tx, int64_t tenant, struct send_ctx *sc)
 		return rc;
 	if (!active)
 		return send_refuse(sc, SB_EINVAL, "channel_disabled", "this channel is disabled");
-	if (sb_tx_optout_get(tx, tenant, sender, sc->to) == 1)
-		return send_refuse(sc, SB_EPOLICY, "opted_out",
-				   "the customer replied STOP to this number; they must text START "
-				   "before you can message them");
+	if ((rc = send_ledger(tx, tenant, sc, sender)))
+		return rc;
 	sc->in.channel = id;
 	return 0;
 }
@@ -745,11 +753,7 @@ static int send_run(struct sb_tx *tx, void *arg)
 static void send_after(struct sb_req *r)
 {
 	struct api_ctx *c = r->ctx;
-	struct send_ctx *sc = c->extra;
-	if (sc)
-		send_ctx_queue(c->tenant, sc);
-	else
-		sb_outbox_kick(); /* a retry */
+	send_ctx_queue(c->tenant, c->extra); /* a retry makes no row here: a kick */
 }
 
 /* The checks that need nothing but the request, and sc->in filled for the send job (which
@@ -820,10 +824,29 @@ static void api_send(struct sb_req *r, int64_t conv)
 	sb_http_write_replayable(r, send_run, send_done, c);
 }
 
+/* An agent's retry of a failed message, in one transaction: the customer may have opted out
+ * since, and then nothing leaves for them. */
 static int retry_run(struct sb_tx *tx, void *arg)
 {
 	struct sb_req *r = arg;
 	struct api_ctx *c = r->ctx;
+	struct send_ctx *sc = c->extra;
+	sb_buf_reset(&c->out);
+	sc->code = sc->why = NULL;
+	int64_t conv = 0, chan = 0, id = 0;
+	int rc = sb_tx_message_conv(tx, c->tenant, c->id, &conv, &chan);
+	if (!rc)
+		rc = sb_tx_conv_target(tx, c->tenant, conv, &(int64_t){ 0 }, sc->to, sizeof sc->to);
+	if (rc)
+		return rc; /* no such message (404), or the store failed */
+	char sender[64];
+	bool active;
+	rc = chan ? sb_tx_send_channel(tx, c->tenant, chan, &id, &active, sender, sizeof sender)
+		  : SB_ENOTFOUND;
+	if (rc && rc != SB_ENOTFOUND)
+		return rc;
+	if (!rc && (rc = send_ledger(tx, c->tenant, sc, sender)))
+		return rc;
 	return sb_tx_message_retry(tx, c->tenant, c->id, &c->out);
 }
 
@@ -844,27 +867,16 @@ bool api__extra_route(struct sb_req *r, const char **s, int n)
 			sb_http_error(r, 404, "not_found", "no such message");
 			return true;
 		}
-		/* the customer may have opted out since: nothing leaves for them */
-		int64_t conv = 0, chan = 0;
-		char to[64] = "";
-		struct sb_channel_row row;
-		if (!sb_store_message_conv(sb_hub_store(), r->auth.tenant, id, &conv, &chan) &&
-		    !sb_store_conv_target(sb_hub_store(), r->auth.tenant, conv, &(int64_t){ 0 }, to,
-					  sizeof to) &&
-		    !sb_store_channel_get(sb_hub_store(), r->auth.tenant, chan, &row) &&
-		    sb_store_optout_get(sb_hub_store(), r->auth.tenant, row.sender, to) == 1) {
-			sb_http_error(r, 422, "opted_out",
-				      "the customer replied STOP to this number; they must text START "
-				      "before you can message them");
-			return true;
-		}
 		struct api_ctx *c = api__ctx(r);
+		struct send_ctx *sc = sb_arena_alloc(&r->arena, sizeof *sc);
+		memset(sc, 0, sizeof *sc);
+		c->extra = sc;
 		c->tenant = r->auth.tenant;
 		c->id = id;
 		c->after = send_after;
 		c->notfound_msg = "no such message";
 		c->conflict_msg = "only a failed outbound message can be retried";
-		sb_http_write(r, retry_run, api__done_json, c);
+		sb_http_write(r, retry_run, send_done, c);
 		return true;
 	}
 	if (n == 2 && !strcmp(s[0], "segments") && !strcmp(s[1], "count") && r->method == SB_POST) {

@@ -240,9 +240,6 @@ struct sb_channel_row {
 int sb_store_channel_by_key(struct sb_store *st, const char *key, struct sb_channel_row *out);
 int sb_store_channel_get(struct sb_store *st, int64_t tenant, int64_t id,
 			 struct sb_channel_row *out);
-/* The tenant's first active channel of kind, for conversations with no channel yet. */
-int sb_store_channel_default(struct sb_store *st, int64_t tenant, const char *kind,
-			     struct sb_channel_row *out);
 /* JSON list/one; webhook URLs are built from public_url and the key. */
 int sb_store_channels_json(struct sb_store *st, int64_t tenant, const char *public_url,
 			   int64_t only_id, struct sb_buf *json);
@@ -316,9 +313,11 @@ struct sb_send_in {
  * *outbox_out is 0: no new row). outbox_out may be NULL. */
 int sb_tx_message_send(struct sb_tx *tx, int64_t tenant, const struct sb_send_in *in,
 		       int64_t *msg_out, int64_t *outbox_out, struct sb_buf *json);
-/* A message's conversation and channel. */
+/* A message's conversation and channel (the loop's view, and inside a job). */
 int sb_store_message_conv(struct sb_store *st, int64_t tenant, int64_t msg, int64_t *conv,
 			  int64_t *channel);
+int sb_tx_message_conv(struct sb_tx *tx, int64_t tenant, int64_t msg, int64_t *conv,
+		       int64_t *channel);
 /* An agent's retry of a failed outbound message: a new outbox row, status pending.
  * SB_ENOTFOUND when there is no such message, SB_ECONFLICT when it cannot be retried. */
 int sb_tx_message_retry(struct sb_tx *tx, int64_t tenant, int64_t msg, struct sb_buf *json);

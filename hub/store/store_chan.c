@@ -69,16 +69,6 @@ int sb_store_channel_get(struct sb_store *st, int64_t tenant, int64_t id,
 	return chan_one(s, out);
 }
 
-int sb_store_channel_default(struct sb_store *st, int64_t tenant, const char *kind,
-			     struct sb_channel_row *out)
-{
-	sqlite3_stmt *s = RD_STMT(st, "SELECT " CHAN_COLS " FROM channels WHERE tenant_id = ?1 "
-				      "AND kind = ?2 AND active = 1 ORDER BY id LIMIT 1");
-	sqlite3_bind_int64(s, 1, tenant);
-	store__bind_text(s, 2, kind);
-	return chan_one(s, out);
-}
-
 int sb_store_channels_json(struct sb_store *st, int64_t tenant, const char *public_url,
 			   int64_t only_id, struct sb_buf *json)
 {
@@ -1031,19 +1021,31 @@ int sb_tx_send_channel(struct sb_tx *tx, int64_t tenant, int64_t channel, int64_
 	return rc;
 }
 
-int sb_store_message_conv(struct sb_store *st, int64_t tenant, int64_t msg, int64_t *conv,
-			  int64_t *channel)
+#define SQL_MESSAGE_CONV                                                                           \
+	"SELECT conversation_id, channel_id FROM messages WHERE tenant_id = ?1 AND id = ?2"
+
+static int message_conv(sqlite3_stmt *s, int64_t tenant, int64_t msg, int64_t *conv,
+			int64_t *channel)
 {
-	sqlite3_stmt *s = RD_STMT(st, "SELECT conversation_id, channel_id FROM messages "
-				      "WHERE tenant_id = ?1 AND id = ?2");
 	sqlite3_bind_int64(s, 1, tenant);
 	sqlite3_bind_int64(s, 2, msg);
-	int rc = SB_ENOTFOUND;
-	if (sqlite3_step(s) == SQLITE_ROW) {
+	int rc = store__step_row(s, "message_conv");
+	if (!rc) {
 		*conv = sqlite3_column_int64(s, 0);
 		*channel = sqlite3_column_int64(s, 1);
-		rc = 0;
 	}
 	sqlite3_reset(s);
 	return rc;
+}
+
+int sb_store_message_conv(struct sb_store *st, int64_t tenant, int64_t msg, int64_t *conv,
+			  int64_t *channel)
+{
+	return message_conv(RD_STMT(st, SQL_MESSAGE_CONV), tenant, msg, conv, channel);
+}
+
+int sb_tx_message_conv(struct sb_tx *tx, int64_t tenant, int64_t msg, int64_t *conv,
+		       int64_t *channel)
+{
+	return message_conv(TX_STMT(tx, SQL_MESSAGE_CONV), tenant, msg, conv, channel);
 }

@@ -10,8 +10,8 @@
  * How: a VFS named "sb-walbuf" that is the default (unix) VFS in every respect, except that
  * a file opened as a WAL gets io methods that keep writes running on from the previous one
  * in a buffer (1 MiB), and write it (in 124 KiB pwrites) before anything that could look at the
- * file: a sync, a read, a truncate, the file's size, a file control, a fetch, the close, or
- * a write elsewhere in the file. Bytes and offsets written are the same, in the same order.
+ * file: a sync, a read, a truncate, the file's size, a file control, the close, or a write
+ * elsewhere in the file. Bytes and offsets written are the same, in the same order.
  *
  * Why it is safe: other connections learn of frames only through the WAL index, and sqlite
  * publishes a commit's frames in the index only after the WAL has been synced, which with
@@ -163,37 +163,6 @@ static int wb_device_chars(sqlite3_file *f)
 	return wb_of(f)->inner->xDeviceCharacteristics(f);
 }
 
-static int wb_shm_map(sqlite3_file *f, int pg, int pgsz, int extend, void volatile **pp)
-{
-	return wb_of(f)->inner->xShmMap(f, pg, pgsz, extend, pp);
-}
-
-static int wb_shm_lock(sqlite3_file *f, int offset, int n, int flags)
-{
-	return wb_of(f)->inner->xShmLock(f, offset, n, flags);
-}
-
-static void wb_shm_barrier(sqlite3_file *f)
-{
-	wb_of(f)->inner->xShmBarrier(f);
-}
-
-static int wb_shm_unmap(sqlite3_file *f, int del)
-{
-	return wb_of(f)->inner->xShmUnmap(f, del);
-}
-
-static int wb_fetch(sqlite3_file *f, sqlite3_int64 off, int amt, void **pp)
-{
-	int rc = wb_flush(f);
-	return rc != SQLITE_OK ? rc : wb_of(f)->inner->xFetch(f, off, amt, pp);
-}
-
-static int wb_unfetch(sqlite3_file *f, sqlite3_int64 off, void *p)
-{
-	return wb_of(f)->inner->xUnfetch(f, off, p);
-}
-
 static int vfs_open(sqlite3_vfs *v, const char *name, sqlite3_file *f, int flags,
 		    int *out_flags)
 {
@@ -201,9 +170,9 @@ static int vfs_open(sqlite3_vfs *v, const char *name, sqlite3_file *f, int flags
 	struct walbuf *w = wb_of(f);
 	memset(w, 0, sizeof *w);
 	int rc = base_vfs->xOpen(base_vfs, name, f, flags, out_flags);
-	/* the unix methods are version 3: every slot the wrapper fills is theirs to call */
-	if (rc == SQLITE_OK && f->pMethods && (flags & SQLITE_OPEN_WAL) &&
-	    f->pMethods->iVersion >= 3) {
+	/* version 1 methods: sqlite maps shared memory and memory-maps pages only through the
+	 * database file's handle, never the WAL's */
+	if (rc == SQLITE_OK && f->pMethods && (flags & SQLITE_OPEN_WAL)) {
 		w->inner = f->pMethods;
 		f->pMethods = &wal_methods;
 	}
@@ -296,7 +265,7 @@ const char *store__walbuf_vfs(void)
 			: 1;
 		if (state == 1) {
 			wal_methods = (sqlite3_io_methods){
-				.iVersion = 3,
+				.iVersion = 1,
 				.xClose = wb_close,
 				.xRead = wb_read,
 				.xWrite = wb_write,
@@ -309,12 +278,6 @@ const char *store__walbuf_vfs(void)
 				.xFileControl = wb_file_control,
 				.xSectorSize = wb_sector_size,
 				.xDeviceCharacteristics = wb_device_chars,
-				.xShmMap = wb_shm_map,
-				.xShmLock = wb_shm_lock,
-				.xShmBarrier = wb_shm_barrier,
-				.xShmUnmap = wb_shm_unmap,
-				.xFetch = wb_fetch,
-				.xUnfetch = wb_unfetch,
 			};
 			vfs = (sqlite3_vfs){
 				.iVersion = 2,
