@@ -27,7 +27,10 @@
 #define BACKOFF_CAP_MS 60000
 
 #define FULL_SCAN_MS 100
-#define FRESH_MAX 65536 /* rows queued in memory, all channels together */
+#define REFILL_MS 5         /* a backlog walk, at most this often, when a queue ran dry */
+#define FRESH_MAX 65536     /* rows queued in memory, all channels together */
+#define PREFETCH_CHAN 1024  /* a full walk queues a channel's stored rows up to this many */
+#define PREFETCH_WALK 4096  /* rows one full walk may take or queue */
 #define FRESH_BUCKETS 256
 
 /* Rows this process just committed PENDING, per channel, in id order (commit order), so the
@@ -66,8 +69,10 @@ static struct {
 	struct fresh_q *fresh[FRESH_BUCKETS];
 	size_t n_fresh;
 	/* the running walk */
-	int walk_seen, walk_foreign;
-	bool walk_cut;
+	int walk_seen, walk_foreign, walk_queued;
+	bool walk_cut, walk_full;
+	bool store_more; /* the last full walk left due rows in the store */
+	bool refill;     /* and a queue ran dry since: walk again soon */
 	int64_t last_full_ms; /* the last scan that walked past full channels to the limit */
 	/* ids in flight on this process, so a row is never picked twice */
 	struct sb_idset inflight;
@@ -214,16 +219,23 @@ static bool fresh_has(int64_t channel, int64_t id)
 	return false;
 }
 
-void sb_outbox_take(struct sb_outbox_row *row)
+static size_t fresh_count(int64_t channel)
 {
-	struct fresh_q *q = ob.stopping ? NULL : fresh_find(row->channel, true);
-	if (!q || ob.n_fresh >= FRESH_MAX || (q->n && fresh_at(q, q->n - 1)->id >= row->id)) {
-		/* the store's scan finds it */
-		sb_outbox_row_free(row);
-		ob.db_backlog = true;
-		kick_soon();
-		return;
-	}
+	struct fresh_q *q = fresh_find(channel, false);
+	return q ? q->n : 0;
+}
+
+/* May the store's row id of this channel join its queue (from a full walk)? */
+static bool fresh_room(int64_t channel, int64_t id)
+{
+	struct fresh_q *q = fresh_find(channel, false);
+	return !ob.stopping && ob.n_fresh < FRESH_MAX &&
+	       (!q || !q->n || (q->n < PREFETCH_CHAN && fresh_at(q, q->n - 1)->id < id));
+}
+
+/* Appends a row (its id above every queued one's) to q. */
+static void fresh_push(struct fresh_q *q, struct sb_outbox_row *row)
+{
 	if (q->n == q->cap) {
 		size_t cap = q->cap ? q->cap * 2 : 64;
 		struct sb_outbox_row **ring = sb_malloc(cap * sizeof *ring);
@@ -238,6 +250,19 @@ void sb_outbox_take(struct sb_outbox_row *row)
 	q->n++;
 	q->tenant = row->tenant;
 	ob.n_fresh++;
+}
+
+void sb_outbox_take(struct sb_outbox_row *row)
+{
+	struct fresh_q *q = ob.stopping ? NULL : fresh_find(row->channel, true);
+	if (!q || ob.n_fresh >= FRESH_MAX || (q->n && fresh_at(q, q->n - 1)->id >= row->id)) {
+		/* the store's scan finds it */
+		sb_outbox_row_free(row);
+		ob.db_backlog = true;
+		kick_soon();
+		return;
+	}
+	fresh_push(q, row);
 	kick_soon();
 }
 
@@ -662,6 +687,19 @@ static void take_row(struct sb_outbox_row *row)
 static void due_row(void *ud, struct sb_outbox_row *row)
 {
 	(void)ud;
+	/* A first send of a channel that is full, or that has rows queued already, waits in
+	 * its queue (in id order), so that each freed slot takes the next row from memory
+	 * instead of the store's next walk: a backlog (rows of an earlier run, or more than
+	 * the queues held) drains as fast as rows sent from here. */
+	struct chan_rt *c;
+	if (ob.walk_full && row->state == SB_OB_PENDING &&
+	    (c = sb_chan_get(row->tenant, row->channel)) &&
+	    (c->inflight >= sb_chan_cap(c) || fresh_count(row->channel)) &&
+	    fresh_room(row->channel, row->id)) {
+		fresh_push(fresh_find(row->channel, true), row);
+		ob.walk_queued++;
+		return;
+	}
 	take_row(row);
 }
 
@@ -683,6 +721,8 @@ static int want_row(void *ud, int64_t tenant, int64_t channel, int64_t id)
 	struct chan_rt *c = sb_chan_get(tenant, channel);
 	if (c && c->inflight < sb_chan_cap(c))
 		return 1;
+	if (c && ob.walk_full && fresh_room(channel, id))
+		return 1; /* a first send is queued behind the channel's others (due_row) */
 	(*skipped)++;
 	return 0;
 }
@@ -706,7 +746,17 @@ static void dispatch_fresh(void)
 			}
 			while (q->n && c->inflight < sb_chan_cap(c))
 				take_row(fresh_pop(q));
+			if (!q->n && ob.store_more)
+				ob.refill = true; /* its next rows are in the store */
 		}
+}
+
+/* Is a full walk of the store due? Every FULL_SCAN_MS, and sooner (REFILL_MS) while a
+ * backlog that the last one left in the store is drained through the queues. */
+static bool full_walk_due(int64_t now)
+{
+	return now - ob.last_full_ms >= FULL_SCAN_MS ||
+	       (ob.refill && now - ob.last_full_ms >= REFILL_MS);
 }
 
 /* The store's walk: due reconciles and retries, and (first_sends) due first sends that are
@@ -714,18 +764,23 @@ static void dispatch_fresh(void)
 static void walk_store(bool first_sends)
 {
 	int64_t now = sb_wall_ms();
-	bool full = now - ob.last_full_ms >= FULL_SCAN_MS;
-	if (full)
+	bool full = full_walk_due(now);
+	if (full) {
 		ob.last_full_ms = now;
+		ob.refill = false;
+	}
 	ob.free_left = full ? -1 : sb_chan_free_slots();
-	ob.walk_seen = ob.walk_foreign = 0;
+	ob.walk_seen = ob.walk_foreign = ob.walk_queued = 0;
 	ob.walk_cut = false;
-	int skipped = 0;
+	ob.walk_full = full;
+	int skipped = 0, limit = full ? PREFETCH_WALK : SCAN_LIMIT, n = 0;
 	if (full || ob.free_left > 0)
-		sb_store_outbox_due_filtered(sb_hub_store(), now, SCAN_LIMIT,
-					     full || first_sends, want_row, due_row, &skipped);
+		n = sb_store_outbox_due_filtered(sb_hub_store(), now, limit, full || first_sends,
+						 want_row, due_row, &skipped);
 	else
 		ob.walk_cut = true;
+	if (full)
+		ob.store_more = skipped || n >= limit;
 	/* caught up: every due row of the store is queued here or on its way */
 	if ((full || first_sends) && !ob.walk_cut && !ob.walk_foreign && ob.walk_seen < SCAN_LIMIT)
 		ob.db_backlog = false;
@@ -755,9 +810,11 @@ static void dispatch(bool timer)
 	ob.free_left = -1;
 	dispatch_fresh();
 	bool first_sends = ob.db_due || ob.db_backlog;
-	if (timer || first_sends || sb_wall_ms() - ob.last_full_ms >= FULL_SCAN_MS) {
+	if (timer || first_sends || full_walk_due(sb_wall_ms())) {
 		ob.db_due = false;
 		walk_store(first_sends);
+		if (ob.walk_queued)
+			dispatch_fresh(); /* what the walk queued, into the slots still free */
 	}
 	ob.running = false;
 	submit_marks();
