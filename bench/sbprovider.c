@@ -10,10 +10,12 @@
  * wrong account or password gets 401 and Twilio's error 20003. No status callbacks, no
  * faults, no TLS: the fault suites use the node fake. --latency-ms L holds every answer for
  * L ms (connections stay keep-alive; requests on one connection are answered in order).
+ * --busy S answers every create 429 with Twilio's error 20429 and Retry-After: S, creating
+ * nothing (an outage: hub_b5_backlog.sh builds its backlog so, one attempt a reply).
  * GET /_fake/requests answers {"created":N,"requests":N,"http2_requests":0} like the node
  * fake's control endpoint.
  *
- * usage: sbprovider --port P [--latency-ms L] [--account AC...] [--token T]
+ * usage: sbprovider --port P [--latency-ms L] [--busy S] [--account AC...] [--token T]
  * Prints {"port":P,"control":"http://127.0.0.1:P/_fake"} once it listens.
  */
 #include <arpa/inet.h>
@@ -51,6 +53,7 @@ struct conn {
 
 static int ep;
 static uint64_t latency_ns;
+static long busy_s = -1; /* --busy: every create answered 429 with this Retry-After */
 static char account[64] = "ACffffffffffffffffffffffffffffffff";
 static char want_auth[256];
 static unsigned long long created, requests;
@@ -205,10 +208,13 @@ static void answer(struct conn *c, int status, const char *reason, const char *b
 {
 	size_t bl = strlen(body);
 	c->out = malloc(bl + 256);
+	char ra[40] = "";
+	if (status == 429)
+		snprintf(ra, sizeof ra, "Retry-After: %ld\r\n", busy_s);
 	int n = snprintf(c->out, bl + 256,
 			 "HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\n"
-			 "Content-Length: %zu\r\n%s\r\n%s",
-			 status, reason, bl, c->closing ? "Connection: close\r\n" : "", body);
+			 "Content-Length: %zu\r\n%s%s\r\n%s",
+			 status, reason, bl, ra, c->closing ? "Connection: close\r\n" : "", body);
 	c->out_len = (size_t)n;
 	c->out_off = 0;
 }
@@ -316,6 +322,8 @@ static bool handle(struct conn *c, char *req, size_t hl, size_t bl)
 	    strstr(path, "/Messages.json")) {
 		if (strcmp(path, want_path) || strcmp(auth, want_auth))
 			twilio_error(c, 401, "Unauthorized", 20003, "Authenticate");
+		else if (busy_s >= 0)
+			twilio_error(c, 429, "Too Many Requests", 20429, "Too Many Requests");
 		else
 			create_message(c, req + hl, bl);
 	} else {
@@ -395,6 +403,8 @@ int main(int argc, char **argv)
 			ok = !bench_parse_long(argv[++i], 0, 65535, &port);
 		else if (!strcmp(argv[i], "--latency-ms") && i + 1 < argc)
 			ok = !bench_parse_long(argv[++i], 0, 600000, &lat_ms);
+		else if (!strcmp(argv[i], "--busy") && i + 1 < argc)
+			ok = !bench_parse_long(argv[++i], 0, 86400, &busy_s);
 		else if (!strcmp(argv[i], "--account") && i + 1 < argc)
 			snprintf(account, sizeof account, "%s", argv[++i]);
 		else if (!strcmp(argv[i], "--token") && i + 1 < argc)
@@ -402,8 +412,8 @@ int main(int argc, char **argv)
 		else
 			ok = false;
 		if (!ok) {
-			fprintf(stderr, "usage: sbprovider --port P [--latency-ms L] [--account AC] "
-					"[--token T]\n");
+			fprintf(stderr, "usage: sbprovider --port P [--latency-ms L] [--busy S] "
+					"[--account AC] [--token T]\n");
 			return 2;
 		}
 	}

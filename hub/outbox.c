@@ -687,12 +687,13 @@ static void take_row(struct sb_outbox_row *row)
 static void due_row(void *ud, struct sb_outbox_row *row)
 {
 	(void)ud;
-	/* A first send of a channel that is full, or that has rows queued already, waits in
-	 * its queue (in id order), so that each freed slot takes the next row from memory
-	 * instead of the store's next walk: a backlog (rows of an earlier run, or more than
-	 * the queues held) drains as fast as rows sent from here. */
+	/* A send (a first one or a due retry) of a channel that is full, or that has rows
+	 * queued already, waits in its queue (in id order), so that each freed slot takes the
+	 * next row from memory instead of the store's next walk: a backlog (rows of an earlier
+	 * run, retries due after an outage, more than the queues held) drains as fast as rows
+	 * sent from here. A lookup is never queued: it waits for a slot of its own. */
 	struct chan_rt *c;
-	if (ob.walk_full && row->state == SB_OB_PENDING &&
+	if (ob.walk_full && (row->state == SB_OB_PENDING || row->state == SB_OB_RETRY) &&
 	    (c = sb_chan_get(row->tenant, row->channel)) &&
 	    (c->inflight >= sb_chan_cap(c) || fresh_count(row->channel)) &&
 	    fresh_room(row->channel, row->id)) {
@@ -722,7 +723,7 @@ static int want_row(void *ud, int64_t tenant, int64_t channel, int64_t id)
 	if (c && c->inflight < sb_chan_cap(c))
 		return 1;
 	if (c && ob.walk_full && fresh_room(channel, id))
-		return 1; /* a first send is queued behind the channel's others (due_row) */
+		return 1; /* a send is queued behind the channel's others (due_row) */
 	(*skipped)++;
 	return 0;
 }

@@ -100,3 +100,42 @@ test(`${N} replies in the outbox when hubd restarts: all created once, at the pr
 	assert.ok(failed <= CAP, `${failed} failed`);
 	assert.equal(all.length + failed, N);
 });
+
+// An outage: every create answered 429 with Retry-After: 2, so 800 replies wait as retries,
+// due two seconds after each was refused; the provider is then back. The due retries go out
+// at the provider's pace too (all created within 5 s of the first reply), each once. (They
+// were taken only into free slots before, as each walk found them: 8 s and more here.)
+test('800 retries due at once after a provider outage: all created once, at the provider\'s pace', async (t) => {
+	const M = 800;
+	const RETRY_S = 2;
+	const T = await makeTenant(hub, 'Outage SMS');
+	const ch = await T.a.owner.api('POST', '/api/v1/channels', { kind: 'sms', name: 'Main', max_inflight: CAP, config: { account_sid: fake.account, auth_token: fake.token, from: '+15005550006', api_base: fake.base } });
+	assert.equal(ch.status, 201, ch.text);
+	const c = await T.a.owner.api('POST', '/api/v1/contacts', { name: 'Outage', phone: '+14155550198' });
+	assert.equal(c.status, 201, c.text);
+	const v = await T.a.owner.api('POST', '/api/v1/conversations', { contact_id: c.json.id, channel_id: ch.json.id });
+	assert.equal(v.status, 201, v.text);
+
+	await fake.ctl('POST', '/script', { steps: [], default: { action: '429', retry_after: RETRY_S } });
+	const { created: c0, requests: r0 } = await fake.ctl('GET', '/requests');
+	const t0 = Date.now();
+	for (let i = 0; i < M; i += 50) {
+		const rs = await Promise.all(Array.from({ length: 50 }, (_, k) => T.a.agent.api('POST', `/api/v1/conversations/${v.json.id}/messages`, { body: `outage ${i + k}`, client_id: `outage-${i + k}` })));
+		for (const r of rs) assert.equal(r.status, 201, r.text);
+	}
+	// every reply tried once and refused (the first ones' retries may not be due yet)
+	for (const end = Date.now() + 5000; (await fake.ctl('GET', '/requests')).requests - r0 < M && Date.now() < end;) await sleep(20);
+	await fake.ctl('POST', '/script', { steps: [], default: { action: '201' } });
+	let created = 0;
+	while (created < M && Date.now() - t0 < RETRY_S * 1000 + 3000) {
+		await sleep(50);
+		created = (await fake.ctl('GET', '/requests')).created - c0;
+	}
+	const took = Date.now() - t0;
+	assert.equal(created, M, `${created} of ${M} retries created ${took} ms after the first reply`);
+	t.diagnostic(`${M} retries created ${took} ms after the first reply (${RETRY_S} s of it the Retry-After)`);
+	await sleep(300);
+	const mine = (await fake.ctl('GET', '/messages')).filter((m) => m.body.startsWith('outage '));
+	assert.equal(mine.length, M);
+	assert.equal(new Set(mine.map((m) => m.body)).size, M, 'a retry was created twice');
+});
