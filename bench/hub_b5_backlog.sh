@@ -34,14 +34,12 @@ while [ $# -gt 0 ]; do
 done
 bench_need_tools
 command -v sqlite3 >/dev/null || bench_die "needs the sqlite3 shell (Debian: sqlite3)"
-SBWEBHOOK=${SBWEBHOOK:-$(dirname "$SBLOAD")/sbwebhook}
 bench_tmp
 base=${BASE_PORT:-$(bench_port_base)}
 cleanup() { hub_stop; fake_stop; [ -n "${BENCH_TMP_OWNED:-}" ] && rm -rf "$BENCH_TMP"; return 0; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-created() { curl -s "$FAKE_CONTROL/requests" | sed -n 's/.*"created":\([0-9]*\).*/\1/p'; }
 r=1
 while [ $r -le "$repeats" ]; do
 	port=$((base + 200 + r * 2))
@@ -50,18 +48,15 @@ while [ $r -le "$repeats" ]; do
 	provider_start $fport --busy 1800
 	hubm_start "$port" "$channels" 1
 	hubm_channels "$channels" $fport http "$maxin"
-	"$SBWEBHOOK" --url-file "$HUB_DIR/webhooks" --rate "$channels" --duration 1 --from-count 1 \
-		--quiet >/dev/null 2>&1 || true
+	hubm_conversations "$channels"
 	pids=""
-	while read -r ck cs; do
-		conv=$(curl -s -H "Cookie: sb_session=$ck" "$HUB_URL/api/v1/conversations" |
-			sed -n 's/.*"id":\([0-9]*\).*/\1/p' | head -1)
-		[ -n "$conv" ] || bench_die "no conversation"
-		$PIN_CLI "$SBNOTE" --url "$HUB_URL/api/v1/conversations/$conv/messages" --cookie "$ck" \
-			--csrf "$cs" --rate $((10000 / channels)) --messages $((replies / channels)) --conns 4 \
-			--quiet >"$out.note.$conv" 2>&1 &
+	i=0
+	while read -r u ck cs; do
+		i=$((i + 1))
+		$PIN_CLI "$SBNOTE" --url "$u" --cookie "$ck" --csrf "$cs" --rate $((10000 / channels)) \
+			--messages $((replies / channels)) --conns 4 --quiet >"$out.note.$i" 2>&1 &
 		pids="$pids $!"
-	done <"$HUB_DIR/sessions"
+	done <"$HUB_DIR/replies"
 	for p in $pids; do wait "$p" || true; done
 	ok=$(cat "$out".note.* | sed -n 's/.*(201: \([0-9]*\).*/\1/p' | awk '{ s += $1 } END { print s + 0 }')
 	hub_stop
@@ -72,7 +67,7 @@ while [ $r -le "$repeats" ]; do
 	waiting=$(sqlite3 "$HUB_DIR/db" "SELECT count(*) FROM outbox WHERE state IN (0, 2)")
 	total=$(sqlite3 "$HUB_DIR/db" "SELECT count(*) FROM outbox")
 	provider_start $fport
-	c0=$(created)
+	c0=$(fake_created)
 	SB_PWHASH=min $PIN_SRV "$HUBD" serve --listen "127.0.0.1:$port" --db "$HUB_DIR/db" \
 		--public-url "$HUB_URL" --web-root "$SB_WEB_ROOT" >>"$HUB_DIR/log" 2>&1 &
 	HUB_PID=$!
@@ -82,12 +77,12 @@ while [ $r -le "$repeats" ]; do
 	while [ $k -lt 240 ]; do
 		sleep 0.25
 		k=$((k + 1))
-		c=$(($(created) - c0))
+		c=$(($(fake_created) - c0))
 		echo "$((($(date +%s%N) - t0) / 1000000)) $c $(hub_cpu_ticks)" >>"$out.samples"
 		[ "$c" -lt "$waiting" ] || break
 	done
 	sleep 0.5 # a second create of any row would reach the fake by now
-	dup=$(($(created) - c0 - waiting))
+	dup=$(($(fake_created) - c0 - waiting))
 	hub_stop
 	settled=$(sqlite3 "$HUB_DIR/db" "SELECT count(*) FROM outbox WHERE state >= 4")
 	tck=$(getconf CLK_TCK)

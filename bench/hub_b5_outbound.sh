@@ -54,14 +54,12 @@ while [ $# -gt 0 ]; do
 	esac
 done
 bench_need_tools
-SBWEBHOOK=${SBWEBHOOK:-$(dirname "$SBLOAD")/sbwebhook}
 bench_tmp
 base=${BASE_PORT:-$(bench_port_base)}
 cleanup() { hub_stop; fake_stop; [ -n "${BENCH_TMP_OWNED:-}" ] && rm -rf "$BENCH_TMP"; return 0; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-created() { curl -s "$FAKE_CONTROL/requests" | sed -n 's/.*"created":\([0-9]*\).*/\1/p'; }
 scheme=http
 fake_tls=""
 if [ -n "$tls" ]; then
@@ -94,32 +92,21 @@ while [ $r -le "$repeats" ]; do
 	fi
 	hubm_start "$port" "$channels" "$workers"
 	hubm_channels "$channels" $fport $scheme "$maxin"
-	# one conversation per tenant: a signed inbound webhook from one number
-	"$SBWEBHOOK" --url-file "$HUB_DIR/webhooks" --rate "$channels" --duration 1 --from-count 1 \
-		--quiet >/dev/null 2>&1 || true
-	i=1
+	hubm_conversations "$channels"
 	pids=""
-	while read -r ck cs; do
-		HUB_COOKIE=$ck HUB_CSRF=$cs
-		conv=$(curl -s -H "Cookie: sb_session=$ck" "$HUB_URL/api/v1/conversations" |
-			sed -n 's/.*"id":\([0-9]*\).*/\1/p' | head -1)
-		[ -n "$conv" ] || bench_die "no conversation for tenant $i"
-		echo "$HUB_URL/api/v1/conversations/$conv/messages $ck $cs" >>"$out.targets"
-		i=$((i + 1))
-	done <"$HUB_DIR/sessions"
-	c0=$(created)
+	c0=$(fake_created)
 	t0=$(date +%s.%N)
 	while read -r u ck cs; do
 		$PIN_CLI "$SBNOTE" --url "$u" --cookie "$ck" --csrf "$cs" --rate $((rate / channels)) \
 			--messages "$msgs" --conns "$nconns" --quiet >"$out.note.$(echo "$u" | md5sum | cut -c1-6)" 2>&1 &
 		pids="$pids $!"
-	done <"$out.targets"
+	done <"$HUB_DIR/replies"
 	: >"$out.samples"
 	k=0
 	while [ $k -lt $((seconds + 60)) ]; do
 		sleep 1
 		k=$((k + 1))
-		echo "$k $(created) $(hub_cpu_ticks)" >>"$out.samples"
+		echo "$k $(fake_created) $(hub_cpu_ticks)" >>"$out.samples"
 		# drained: sending is over and nothing was created in the last second
 		if [ $k -gt "$seconds" ] && [ "$(tail -1 "$out.samples" | cut -d' ' -f2)" = \
 			"$(tail -2 "$out.samples" | head -1 | cut -d' ' -f2)" ]; then break; fi
@@ -140,6 +127,5 @@ while [ $r -le "$repeats" ]; do
 	echo "RESULT outbound $lat $steady $tot $((msgs * channels)) $ok $drain $percpu"
 	hub_stop
 	fake_stop
-	rm -f "$out.targets"
 	r=$((r + 1))
 done

@@ -259,6 +259,23 @@ hubm_channels() {
 	done
 }
 
+# hubm_conversations N: one conversation for each of the first N tenants of hubm_channels (a
+# signed inbound webhook from one number each); writes $HUB_DIR/replies, one line a tenant:
+# "<its conversation's messages URL> <cookie> <csrf>" (what sbnote --url/--cookie/--csrf take).
+hubm_conversations() {
+	"${SBWEBHOOK:-$(dirname "$SBLOAD")/sbwebhook}" --url-file "$HUB_DIR/webhooks" --rate "$1" \
+		--duration 1 --from-count 1 --quiet >/dev/null 2>&1 || true
+	: >"$HUB_DIR/replies"
+	while read -r ck cs; do
+		conv=$(curl -s -H "Cookie: sb_session=$ck" "$HUB_URL/api/v1/conversations" |
+			sed -n 's/.*"id":\([0-9]*\).*/\1/p' | head -1)
+		[ -n "$conv" ] || bench_die "no conversation for session $ck"
+		echo "$HUB_URL/api/v1/conversations/$conv/messages $ck $cs" >>"$HUB_DIR/replies"
+	done <"$HUB_DIR/sessions"
+}
+# fake_created: the provider's count of messages created (GET $FAKE_CONTROL/requests).
+fake_created() { curl -s "$FAKE_CONTROL/requests" | sed -n 's/.*"created":\([0-9]*\).*/\1/p'; }
+
 # fake_ready NAME LOG: waits until the provider started as FAKE_PID prints its startup line
 # ({"port":…,"control":…}) into LOG; sets FAKE_CONTROL from it.
 fake_ready() {

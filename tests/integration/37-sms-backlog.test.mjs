@@ -29,24 +29,35 @@ after(async () => {
 	fake?.stop();
 });
 
-test(`${N} replies in the outbox when hubd restarts: all created once, at the provider's pace`, async (t) => {
-	const T = await makeTenant(hub, 'Backlog SMS');
+// A tenant with an SMS channel of CAP requests in flight toward the fake, and one thread.
+async function threadOn(name, phone) {
+	const T = await makeTenant(hub, name);
 	const ch = await T.a.owner.api('POST', '/api/v1/channels', { kind: 'sms', name: 'Main', max_inflight: CAP, config: { account_sid: fake.account, auth_token: fake.token, from: '+15005550006', api_base: fake.base } });
 	assert.equal(ch.status, 201, ch.text);
-	const c = await T.a.owner.api('POST', '/api/v1/contacts', { name: 'Backlog', phone: '+14155550199' });
+	const c = await T.a.owner.api('POST', '/api/v1/contacts', { name, phone });
 	assert.equal(c.status, 201, c.text);
 	const v = await T.a.owner.api('POST', '/api/v1/conversations', { contact_id: c.json.id, channel_id: ch.json.id });
 	assert.equal(v.status, 201, v.text);
+	return { T, conv: v.json.id };
+}
 
-	await fake.ctl('POST', '/script', { steps: [], default: { action: 'delay', ms: 500, then: '201' } });
+// Posts n replies (body `${tag} <i>`, client id `${tag}-<i>`), 50 at a time; their ids.
+async function reply(T, conv, tag, n) {
 	const ids = [];
-	for (let i = 0; i < N; i += 50) {
-		const rs = await Promise.all(Array.from({ length: 50 }, (_, k) => T.a.agent.api('POST', `/api/v1/conversations/${v.json.id}/messages`, { body: `backlog ${i + k}`, client_id: `backlog-${i + k}` })));
+	for (let i = 0; i < n; i += 50) {
+		const rs = await Promise.all(Array.from({ length: Math.min(50, n - i) }, (_, k) => T.a.agent.api('POST', `/api/v1/conversations/${conv}/messages`, { body: `${tag} ${i + k}`, client_id: `${tag}-${i + k}` })));
 		for (const r of rs) {
 			assert.equal(r.status, 201, r.text);
 			ids.push(r.json.id);
 		}
 	}
+	return ids;
+}
+
+test(`${N} replies in the outbox when hubd restarts: all created once, at the provider's pace`, async (t) => {
+	const { T, conv } = await threadOn('Backlog', '+14155550199');
+	await fake.ctl('POST', '/script', { steps: [], default: { action: 'delay', ms: 500, then: '201' } });
+	const ids = await reply(T, conv, 'backlog', N);
 	const stopped = await hub.stop();
 	assert.equal(stopped.code, 0, JSON.stringify(stopped));
 	const before = (await fake.ctl('GET', '/requests')).created;
@@ -69,7 +80,7 @@ test(`${N} replies in the outbox when hubd restarts: all created once, at the pr
 	const statuses = async () => {
 		const seen = new Map();
 		for (let older = 0; ;) {
-			const r = await T.a.owner.api('GET', `/api/v1/conversations/${v.json.id}/messages?limit=200${older ? `&before=${older}` : ''}`);
+			const r = await T.a.owner.api('GET', `/api/v1/conversations/${conv}/messages?limit=200${older ? `&before=${older}` : ''}`);
 			assert.equal(r.status, 200, r.text);
 			for (const m of r.json.messages) seen.set(m.id, m);
 			if (r.json.messages.length < 200) return seen;
@@ -108,21 +119,11 @@ test(`${N} replies in the outbox when hubd restarts: all created once, at the pr
 test('800 retries due at once after a provider outage: all created once, at the provider\'s pace', async (t) => {
 	const M = 800;
 	const RETRY_S = 2;
-	const T = await makeTenant(hub, 'Outage SMS');
-	const ch = await T.a.owner.api('POST', '/api/v1/channels', { kind: 'sms', name: 'Main', max_inflight: CAP, config: { account_sid: fake.account, auth_token: fake.token, from: '+15005550006', api_base: fake.base } });
-	assert.equal(ch.status, 201, ch.text);
-	const c = await T.a.owner.api('POST', '/api/v1/contacts', { name: 'Outage', phone: '+14155550198' });
-	assert.equal(c.status, 201, c.text);
-	const v = await T.a.owner.api('POST', '/api/v1/conversations', { contact_id: c.json.id, channel_id: ch.json.id });
-	assert.equal(v.status, 201, v.text);
-
+	const { T, conv } = await threadOn('Outage', '+14155550198');
 	await fake.ctl('POST', '/script', { steps: [], default: { action: '429', retry_after: RETRY_S } });
 	const { created: c0, requests: r0 } = await fake.ctl('GET', '/requests');
 	const t0 = Date.now();
-	for (let i = 0; i < M; i += 50) {
-		const rs = await Promise.all(Array.from({ length: 50 }, (_, k) => T.a.agent.api('POST', `/api/v1/conversations/${v.json.id}/messages`, { body: `outage ${i + k}`, client_id: `outage-${i + k}` })));
-		for (const r of rs) assert.equal(r.status, 201, r.text);
-	}
+	await reply(T, conv, 'outage', M);
 	// every reply tried once and refused (the first ones' retries may not be due yet)
 	for (const end = Date.now() + 5000; (await fake.ctl('GET', '/requests')).requests - r0 < M && Date.now() < end;) await sleep(20);
 	await fake.ctl('POST', '/script', { steps: [], default: { action: '201' } });
