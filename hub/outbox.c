@@ -31,6 +31,7 @@
 #define FRESH_MAX 65536     /* rows queued in memory, all channels together */
 #define PREFETCH_CHAN 1024  /* a full walk queues a channel's stored rows up to this many */
 #define PREFETCH_WALK 4096  /* rows one full walk may take or queue */
+#define WALK_SEEN_MAX 16384 /* rows one full walk looks at (behind a backlog: a few ms) */
 #define FRESH_BUCKETS 256
 
 /* Rows this process just committed PENDING, per channel, in id order (commit order), so the
@@ -42,6 +43,7 @@ struct fresh_q {
 	int64_t tenant, channel;
 	struct sb_outbox_row **ring;
 	size_t head, n, cap;
+	bool more; /* the last full walk left rows of this channel in the store */
 };
 
 struct send_op;
@@ -707,10 +709,19 @@ static void due_row(void *ud, struct sb_outbox_row *row)
 /* Before a due row of the store is read: only rows this process can send now and has not
  * queued in memory. Unless it is a full walk, it stops once no cached channel has a free
  * slot (the rest of the backlog waits for a slot to free); a full walk, every FULL_SCAN_MS,
- * goes on to the limit, so that rows of channels not cached yet are found too. */
+ * goes on to the limit, so that rows of channels not cached yet are found too, but looks at
+ * WALK_SEEN_MAX rows at most: behind a long backlog of one channel, another's due rows wait
+ * for the walks after it (a walk of the whole backlog each time would cost more than the
+ * sends). A channel whose rows the walk left in the store is marked (more), so that its
+ * queue running dry asks for the next walk. */
 static int want_row(void *ud, int64_t tenant, int64_t channel, int64_t id)
 {
 	int *skipped = ud;
+	if (ob.walk_full && ob.walk_seen >= WALK_SEEN_MAX) {
+		(*skipped)++; /* the rest waits for a later walk */
+		ob.walk_cut = true;
+		return -1;
+	}
 	ob.walk_seen++;
 	if (ob.free_left == 0 && (ob.free_left = sb_chan_free_slots()) == 0) {
 		ob.walk_cut = true;
@@ -722,8 +733,11 @@ static int want_row(void *ud, int64_t tenant, int64_t channel, int64_t id)
 	struct chan_rt *c = sb_chan_get(tenant, channel);
 	if (c && c->inflight < sb_chan_cap(c))
 		return 1;
-	if (c && ob.walk_full && fresh_room(channel, id))
-		return 1; /* a send is queued behind the channel's others (due_row) */
+	if (c && ob.walk_full) {
+		if (fresh_room(channel, id))
+			return 1; /* a send is queued behind the channel's others (due_row) */
+		fresh_find(channel, true)->more = true;
+	}
 	(*skipped)++;
 	return 0;
 }
@@ -747,7 +761,7 @@ static void dispatch_fresh(void)
 			}
 			while (q->n && c->inflight < sb_chan_cap(c))
 				take_row(fresh_pop(q));
-			if (!q->n && ob.store_more)
+			if (!q->n && q->more && ob.store_more)
 				ob.refill = true; /* its next rows are in the store */
 		}
 }
@@ -769,6 +783,9 @@ static void walk_store(bool first_sends)
 	if (full) {
 		ob.last_full_ms = now;
 		ob.refill = false;
+		for (size_t b = 0; b < FRESH_BUCKETS; b++)
+			for (struct fresh_q *q = ob.fresh[b]; q; q = q->next)
+				q->more = false;
 	}
 	ob.free_left = full ? -1 : sb_chan_free_slots();
 	ob.walk_seen = ob.walk_foreign = ob.walk_queued = 0;
