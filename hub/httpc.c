@@ -37,6 +37,7 @@
 
 struct sb_httpc_job {
 	struct sb_httpc_job *next;
+	struct sb_httpc_job *run_prev, *run_next; /* in hc.running while libcurl has it */
 	CURL *easy;
 	struct curl_slist *hdrs;
 	char *url, *body;
@@ -53,6 +54,7 @@ static struct {
 	pthread_mutex_t mu;
 	CURLM *multi;
 	struct sb_httpc_job *queue;
+	struct sb_httpc_job *running; /* added to the multi handle (the client's thread only) */
 	bool woken; /* a wake-up is on its way and the queue not yet taken */
 	CURL *pool[HTTPC_POOL]; /* reset handles, ready for the next job */
 	size_t npool;
@@ -158,11 +160,33 @@ static void deliver(void *arg)
 	job_free(j);
 }
 
+static void running_del(struct sb_httpc_job *j)
+{
+	if (j->run_prev)
+		j->run_prev->run_next = j->run_next;
+	else
+		hc.running = j->run_next;
+	if (j->run_next)
+		j->run_next->run_prev = j->run_prev;
+	j->run_prev = j->run_next = NULL;
+}
+
+/* At sb_httpc_fini: the job's done is told that no answer will come (so its owner can free
+ * what it holds), and whether the request may have left (the prerequest callback ran). */
+static void abandon(struct sb_httpc_job *j)
+{
+	j->res.abandoned = true;
+	j->res.sent = j->requested;
+	snprintf(j->res.error, sizeof j->res.error, "hub is stopping");
+	deliver(j);
+}
+
 static void finish(CURLMsg *m)
 {
 	struct sb_httpc_job *j;
 	curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&j);
 	curl_multi_remove_handle(hc.multi, m->easy_handle);
+	running_del(j);
 	hc.active--;
 	CURLcode cc = m->data.result;
 	long status = 0, req_size = 0;
@@ -204,6 +228,10 @@ static void *httpc_main(void *unused)
 		}
 		for (; rev; rev = rev->next) {
 			curl_multi_add_handle(hc.multi, rev->easy);
+			rev->run_next = hc.running;
+			if (hc.running)
+				hc.running->run_prev = rev;
+			hc.running = rev;
 			hc.active++;
 		}
 		int running;
@@ -260,8 +288,15 @@ void sb_httpc_fini(void)
 	curl_multi_wakeup(hc.multi);
 	pthread_join(hc.thread, NULL);
 	hc.started = false;
-	/* abandon what is in flight: the outbox keeps those rows SENDING, so the next start
-	 * reconciles them instead of resending */
+	/* abandon what is queued or in flight: the outbox keeps those rows SENDING, so the next
+	 * start reconciles them instead of resending; each owner frees its part */
+	while (hc.running) {
+		struct sb_httpc_job *j = hc.running;
+		curl_multi_remove_handle(hc.multi, j->easy);
+		running_del(j);
+		hc.active--;
+		abandon(j);
+	}
 	pthread_mutex_lock(&hc.mu);
 	struct sb_httpc_job *q = hc.queue;
 	hc.queue = NULL;
@@ -269,7 +304,7 @@ void sb_httpc_fini(void)
 	pthread_mutex_unlock(&hc.mu);
 	while (q) {
 		struct sb_httpc_job *n = q->next;
-		job_free(q);
+		abandon(q);
 		q = n;
 	}
 	pthread_mutex_lock(&hc.mu);

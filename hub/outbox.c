@@ -73,8 +73,7 @@ static struct {
 	/* the running walk */
 	int walk_seen, walk_foreign, walk_queued;
 	bool walk_cut, walk_full;
-	bool store_more; /* the last full walk left due rows in the store */
-	bool refill;     /* and a queue ran dry since: walk again soon */
+	bool refill; /* a queue whose channel has more rows in the store ran dry */
 	int64_t last_full_ms; /* the last scan that walked past full channels to the limit */
 	/* ids in flight on this process, so a row is never picked twice */
 	struct sb_idset inflight;
@@ -221,16 +220,9 @@ static bool fresh_has(int64_t channel, int64_t id)
 	return false;
 }
 
-static size_t fresh_count(int64_t channel)
+/* May the store's row id join its channel's queue q (NULL: none yet), from a full walk? */
+static bool fresh_room(const struct fresh_q *q, int64_t id)
 {
-	struct fresh_q *q = fresh_find(channel, false);
-	return q ? q->n : 0;
-}
-
-/* May the store's row id of this channel join its queue (from a full walk)? */
-static bool fresh_room(int64_t channel, int64_t id)
-{
-	struct fresh_q *q = fresh_find(channel, false);
 	return !ob.stopping && ob.n_fresh < FRESH_MAX &&
 	       (!q || !q->n || (q->n < PREFETCH_CHAN && fresh_at(q, q->n - 1)->id < id));
 }
@@ -524,6 +516,10 @@ static void classify(struct send_op *op, const struct sb_httpc_res *res)
 
 static void http_done(void *arg, const struct sb_httpc_res *res)
 {
+	if (res->abandoned) {
+		op_free(arg); /* still SENDING (RECONCILE for a lookup): the next start decides */
+		return;
+	}
 	classify(arg, res);
 	kick_freed(); /* its slot is free: the next row can be marked while this one settles */
 }
@@ -694,14 +690,14 @@ static void due_row(void *ud, struct sb_outbox_row *row)
 	 * next row from memory instead of the store's next walk: a backlog (rows of an earlier
 	 * run, retries due after an outage, more than the queues held) drains as fast as rows
 	 * sent from here. A lookup is never queued: it waits for a slot of its own. */
-	struct chan_rt *c;
-	if (ob.walk_full && (row->state == SB_OB_PENDING || row->state == SB_OB_RETRY) &&
-	    (c = sb_chan_get(row->tenant, row->channel)) &&
-	    (c->inflight >= sb_chan_cap(c) || fresh_count(row->channel)) &&
-	    fresh_room(row->channel, row->id)) {
-		fresh_push(fresh_find(row->channel, true), row);
-		ob.walk_queued++;
-		return;
+	if (ob.walk_full && (row->state == SB_OB_PENDING || row->state == SB_OB_RETRY)) {
+		struct chan_rt *c = sb_chan_get(row->tenant, row->channel);
+		struct fresh_q *q = fresh_find(row->channel, false);
+		if (c && (c->inflight >= sb_chan_cap(c) || (q && q->n)) && fresh_room(q, row->id)) {
+			fresh_push(q ? q : fresh_find(row->channel, true), row);
+			ob.walk_queued++;
+			return;
+		}
 	}
 	take_row(row);
 }
@@ -716,10 +712,9 @@ static void due_row(void *ud, struct sb_outbox_row *row)
  * queue running dry asks for the next walk. */
 static int want_row(void *ud, int64_t tenant, int64_t channel, int64_t id)
 {
-	int *skipped = ud;
+	(void)ud;
 	if (ob.walk_full && ob.walk_seen >= WALK_SEEN_MAX) {
-		(*skipped)++; /* the rest waits for a later walk */
-		ob.walk_cut = true;
+		ob.walk_cut = true; /* the rest waits for a later walk */
 		return -1;
 	}
 	ob.walk_seen++;
@@ -734,11 +729,11 @@ static int want_row(void *ud, int64_t tenant, int64_t channel, int64_t id)
 	if (c && c->inflight < sb_chan_cap(c))
 		return 1;
 	if (c && ob.walk_full) {
-		if (fresh_room(channel, id))
+		struct fresh_q *q = fresh_find(channel, true);
+		if (fresh_room(q, id))
 			return 1; /* a send is queued behind the channel's others (due_row) */
-		fresh_find(channel, true)->more = true;
+		q->more = true;
 	}
-	(*skipped)++;
 	return 0;
 }
 
@@ -761,7 +756,7 @@ static void dispatch_fresh(void)
 			}
 			while (q->n && c->inflight < sb_chan_cap(c))
 				take_row(fresh_pop(q));
-			if (!q->n && q->more && ob.store_more)
+			if (!q->n && q->more)
 				ob.refill = true; /* its next rows are in the store */
 		}
 }
@@ -791,14 +786,11 @@ static void walk_store(bool first_sends)
 	ob.walk_seen = ob.walk_foreign = ob.walk_queued = 0;
 	ob.walk_cut = false;
 	ob.walk_full = full;
-	int skipped = 0, limit = full ? PREFETCH_WALK : SCAN_LIMIT, n = 0;
 	if (full || ob.free_left > 0)
-		n = sb_store_outbox_due_filtered(sb_hub_store(), now, limit, full || first_sends,
-						 want_row, due_row, &skipped);
+		sb_store_outbox_due_filtered(sb_hub_store(), now, full ? PREFETCH_WALK : SCAN_LIMIT,
+					     full || first_sends, want_row, due_row, NULL);
 	else
 		ob.walk_cut = true;
-	if (full)
-		ob.store_more = skipped || n >= limit;
 	/* caught up: every due row of the store is queued here or on its way */
 	if ((full || first_sends) && !ob.walk_cut && !ob.walk_foreign && ob.walk_seen < SCAN_LIMIT)
 		ob.db_backlog = false;

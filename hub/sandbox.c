@@ -92,7 +92,9 @@ static void cb_fire(struct sb_timer *timer);
 static void cb_posted(void *arg, const struct sb_httpc_res *res)
 {
 	struct cb_timer *t = arg;
-	if (res->status < 200 || res->status > 299)
+	if (res->abandoned)
+		t->step = 2; /* the hub stops: no further callback */
+	else if (res->status < 200 || res->status > 299)
 		sb_log(SB_LOG_WARN, "msg=sandbox_callback_failed status=%d", res->status);
 	if (t->step == 1) {
 		t->step = 2;
@@ -426,6 +428,11 @@ static void sim_posted(void *arg, const struct sb_httpc_res *res)
 	char *body = m->body; /* m lives in the request's arena: gone if the client left */
 	if (!sb_http_release(r)) {
 		free(body);
+		return;
+	}
+	if (res->abandoned) {
+		free(body);
+		sb_http_error(r, 503, "stopping", "The hub is stopping; send it again.");
 		return;
 	}
 	m->status = res->status;
