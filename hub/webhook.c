@@ -38,6 +38,7 @@ const char *sb_bridge_status_name(enum sb_bridge_status s)
 struct wh_item {
 	enum sb_bridge_event_kind kind;
 	const char *provider_id, *from, *to, *body, *media, *status, *code, *reason;
+	int64_t outbox_id; /* STATUS: the outbox row it is about (our reference, or the URL's o=) */
 };
 
 /* Lifetime: the request's arena. Only the fields before `items` are zeroed when it is made;
@@ -50,6 +51,7 @@ struct wh_ctx {
 	char sender[64];
 	int64_t outbox_id;
 	bool unified, help, dup, new_conv;
+	int unmatched; /* statuses that found no message (no reference, or a replaced attempt) */
 	size_t n;
 	struct sb_http_answer answer;
 	struct wh_item items[64];
@@ -89,6 +91,7 @@ static int wh_run(struct sb_tx *tx, void *arg)
 	struct wh_ctx *w = r->ctx;
 	int dups = 0, msgs = 0;
 	w->new_conv = false; /* set, not added to: the writer may run this again (replayable) */
+	w->unmatched = 0;
 	for (size_t i = 0; i < w->n; i++) {
 		struct wh_item *it = &w->items[i];
 		int rc = 0;
@@ -117,9 +120,11 @@ static int wh_run(struct sb_tx *tx, void *arg)
 			break;
 		case SB_BRIDGE_EV_STATUS:
 			rc = sb_tx_status_update(tx, w->tenant, w->channel, it->provider_id,
-						 w->outbox_id, it->status, it->code, it->reason);
-			if (rc == SB_ENOTFOUND) /* not ours, or not yet known: nothing to change */
+						 it->outbox_id, it->status, it->code, it->reason);
+			if (rc == SB_ENOTFOUND) { /* not ours, or no longer: nothing to change */
+				w->unmatched++;
 				rc = 0;
+			}
 			break;
 		default:
 			break;
@@ -156,6 +161,14 @@ static void wh_done(struct sb_req *r, int rc)
 {
 	struct wh_ctx *w = r->ctx;
 	sb_metrics_add(webhook_counter(w->kind[0] ? w->kind : "?", rc ? 0 : w->dup ? 1 : 2), 1);
+	if (!rc && w->unmatched) {
+		/* answered 200 all the same: the provider cannot do better by retrying */
+		char metric[96];
+		snprintf(metric, sizeof metric, "sb_status_unmatched_total{kind=\"%s\"}", w->kind);
+		sb_metrics_inc(metric, (uint64_t)w->unmatched);
+		sb_log(SB_LOG_INFO, "msg=status_unmatched rid=%s tenant=%lld channel=%lld n=%d",
+		       r->rid, (long long)w->tenant, (long long)w->channel, w->unmatched);
+	}
 	if (rc) {
 		/* nothing was committed: the provider must retry */
 		sb_log(SB_LOG_WARN, "msg=webhook_commit_failed rid=%s tenant=%lld channel=%lld err=\"%s\"",
@@ -350,6 +363,14 @@ void sb_webhook_route(struct sb_req *r, const char **s, int n)
 			w->help = true;
 			continue;
 		case SB_BRIDGE_EV_STATUS: {
+			/* found by our own reference: one the provider echoes in the event, else the
+			 * o= it was given in the status callback URL (sb_tx_status_update) */
+			it->outbox_id = w->outbox_id;
+			if (e->client_ref.len) {
+				const char *ref = az(&r->arena, e->client_ref);
+				if (!api__parse_id(ref, &it->outbox_id))
+					it->outbox_id = 0;
+			}
 			it->provider_id = az(&r->arena, e->provider_id);
 			it->status = status_name(e->status);
 			it->code = e->error_code.len ? az(&r->arena, e->error_code) : NULL;

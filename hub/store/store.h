@@ -276,8 +276,11 @@ int sb_store_optout_get(struct sb_store *st, int64_t tenant, const char *sender,
 			const char *customer);
 /* Rank of a message status for monotonic updates (pending 0 ... read 6; unknown -1). */
 int sb_status_rank(const char *status);
-/* A provider status for our message (by provider id, or by outbox id when the provider's id
- * was never learnt). Applies only if it ranks higher; settles a reconciling outbox row. */
+/* A provider status for our message, found by the outbox id that rode with the request (the
+ * status callback URL's o=, or a reference the provider echoes): never by the provider's id,
+ * which would need an index whose random keys cost each send a leaf page (docs/INTERNALS.md).
+ * SB_ENOTFOUND for no outbox id, an unknown one, or an attempt that a retry replaced.
+ * Applies only if it ranks higher; settles a sending or reconciling outbox row. */
 int sb_tx_status_update(struct sb_tx *tx, int64_t tenant, int64_t channel, const char *provider_id,
 			int64_t outbox_id, const char *status, const char *code,
 			const char *reason);

@@ -542,44 +542,41 @@ int sb_tx_status_update(struct sb_tx *tx, int64_t tenant, int64_t channel, const
 			int64_t outbox_id, const char *status, const char *code,
 			const char *reason)
 {
+	if (!outbox_id)
+		return SB_ENOTFOUND;
+	/* the row the status is about, and whether it is still its message's latest attempt: a
+	 * late status of an attempt that an agent's retry replaced belongs to no message now */
+	sqlite3_stmt *s = TX_STMT(tx, "SELECT o.message_id, o.state, o.id = (SELECT max(l.id) "
+				      "FROM outbox l WHERE l.tenant_id = ?1 AND l.message_id = "
+				      "o.message_id) FROM outbox o WHERE o.tenant_id = ?1 AND o.id = ?2 "
+				      "AND o.channel_id = ?3");
+	sqlite3_bind_int64(s, 1, tenant);
+	sqlite3_bind_int64(s, 2, outbox_id);
+	sqlite3_bind_int64(s, 3, channel);
 	int64_t msg = 0;
-	sqlite3_stmt *s;
-	if (outbox_id) {
-		s = TX_STMT(tx, "SELECT message_id, state FROM outbox WHERE tenant_id = ?1 "
-				"AND id = ?2 AND channel_id = ?3");
+	int state = -1;
+	bool latest = false;
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		msg = sqlite3_column_int64(s, 0);
+		state = sqlite3_column_int(s, 1);
+		latest = sqlite3_column_int(s, 2) != 0;
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store__err(tx->db, rc, "status_outbox_get");
+	if (!msg || !latest)
+		return SB_ENOTFOUND;
+	if (state == SB_OB_SENDING || state == SB_OB_RECONCILE) {
+		/* the provider has it: the outcome is settled, never resend */
+		s = TX_STMT(tx, "UPDATE outbox SET state = 4, updated_at = ?3 "
+				"WHERE tenant_id = ?1 AND id = ?2");
 		sqlite3_bind_int64(s, 1, tenant);
 		sqlite3_bind_int64(s, 2, outbox_id);
-		sqlite3_bind_int64(s, 3, channel);
-		int state = -1;
-		if (sqlite3_step(s) == SQLITE_ROW) {
-			msg = sqlite3_column_int64(s, 0);
-			state = sqlite3_column_int(s, 1);
-		}
-		sqlite3_reset(s);
-		if (msg && (state == SB_OB_SENDING || state == SB_OB_RECONCILE)) {
-			/* the provider has it: the outcome is settled, never resend */
-			s = TX_STMT(tx, "UPDATE outbox SET state = 4, updated_at = ?3 "
-					"WHERE tenant_id = ?1 AND id = ?2");
-			sqlite3_bind_int64(s, 1, tenant);
-			sqlite3_bind_int64(s, 2, outbox_id);
-			sqlite3_bind_int64(s, 3, tx->now);
-			int rc = store__exec_done(s, tx->db, "outbox_settle_cb");
-			if (rc)
-				return rc;
-		}
+		sqlite3_bind_int64(s, 3, tx->now);
+		if ((rc = store__exec_done(s, tx->db, "outbox_settle_cb")))
+			return rc;
 	}
-	if (!msg && provider_id && *provider_id) {
-		s = TX_STMT(tx, "SELECT id FROM messages WHERE channel_id = ?1 AND provider_id = ?2 "
-				"AND direction = 1 AND tenant_id = ?3");
-		sqlite3_bind_int64(s, 1, channel);
-		store__bind_text(s, 2, provider_id);
-		sqlite3_bind_int64(s, 3, tenant);
-		if (sqlite3_step(s) == SQLITE_ROW)
-			msg = sqlite3_column_int64(s, 0);
-		sqlite3_reset(s);
-	}
-	if (!msg)
-		return SB_ENOTFOUND;
 	return message_set_status(tx, tenant, msg, provider_id, status, code, reason);
 }
 

@@ -431,6 +431,54 @@ test('undelivered with ErrorCode: status undelivered with the code; a later deli
 	}
 });
 
+// sb_status_unmatched_total{kind="sms"}: signed statuses that found no message
+async function unmatched() {
+	const text = await (await fetch(`${hub.url}/metrics`)).text();
+	const m = /^sb_status_unmatched_total\{kind="sms"\} (\d+)$/m.exec(text);
+	return m ? Number(m[1]) : 0;
+}
+
+test('a status finds its message by the outbox id it was sent with: a late one of an attempt a retry replaced, or one without o=, changes nothing (200, counted)', async () => {
+	await fake.ctl('POST', '/callbacks', { mode: 'normal', statuses: ['sent', 'undelivered'], error_code: 30003 });
+	let x;
+	try {
+		x = await runCase('replaced attempt', [], ['undelivered']);
+	} finally {
+		await fake.ctl('POST', '/callbacks', { mode: 'none' });
+	}
+	try {
+		const first = x.atFake[0];
+		const r = await owner.api('POST', `/api/v1/messages/${x.msg.id}/retry`);
+		assert.equal(r.status, 200, r.text);
+		const m = await until(x.conv, x.msg.id, ['queued', 'sent']);
+		const at = await createdAtFake(x.conv.phone, x.body);
+		assert.equal(at.length, 2, 'the retry created it again');
+		const second = at.find((a) => a.sid !== first.sid);
+		assert.equal(m.provider_id, second.sid);
+		assert.notEqual(first.status_callback, second.status_callback, 'each attempt has its own o=');
+		const u0 = await unmatched();
+		// the first attempt's status, signed and sent to its own URL, is answered 200 and
+		// changes nothing: it would have turned the new attempt "delivered"
+		const late = await fake.ctl('POST', '/status', { sid: first.sid, status: 'delivered' });
+		assert.equal(late.status, 200);
+		// a signed status of the new attempt to the status URL without o=: 200, nothing changes
+		const bare = await fake.ctl('POST', '/status', { sid: second.sid, status: 'delivered', url: ch.webhook_urls.status });
+		assert.equal(bare.status, 200);
+		assert.equal(await unmatched(), u0 + 2, 'both counted');
+		const now = await getMsg(x.conv, x.msg.id);
+		assert.equal(now.status, m.status);
+		assert.equal(now.provider_id, second.sid);
+		// the new attempt's own callback does move it
+		const own = await fake.ctl('POST', '/status', { sid: second.sid, status: 'delivered' });
+		assert.equal(own.status, 200);
+		assert.equal((await getMsg(x.conv, x.msg.id)).status, 'delivered');
+		assert.equal(await unmatched(), u0 + 2);
+		assertMonotonic(await statusHistory(x.msg.id).then((h) => h.slice(h.lastIndexOf('pending'))));
+	} finally {
+		await fake.ctl('POST', '/callbacks', { mode: 'normal' });
+	}
+});
+
 // A burst of n sends over `convs` conversations while the fake holds each create 300 ms:
 // every one is created once, and the fake's max_concurrent is reported for the cap checks.
 async function burst(n, convs, tag) {

@@ -439,11 +439,12 @@ static int run_status(struct sb_tx *tx, void *arg)
 	return sb_tx_status_update(tx, s->tenant, s->channel, "SMout1", 1, s->status, NULL, NULL);
 }
 
-/* a status callback found by the provider's id alone (no outbox id in it) */
+/* a status with the provider's id but no outbox id (s->msg: the outbox id to give, 0 none) */
 static int run_status_by_sid(struct sb_tx *tx, void *arg)
 {
 	struct send_seed *s = arg;
-	s->rc = sb_tx_status_update(tx, s->tenant, s->channel, s->status, 0, "read", NULL, NULL);
+	s->rc = sb_tx_status_update(tx, s->tenant, s->channel, s->status, s->msg, "read", NULL,
+				    NULL);
 	return 0;
 }
 
@@ -486,14 +487,25 @@ static void test_inbound_and_outbox(void **state)
 	sb_store_messages_list(f->st, f->ta, f->conv_a, (struct sb_str){ 0 }, 1, &b);
 	assert_non_null(strstr(sb_buf_cstr(&b), "\"status\":\"delivered\""));
 	sb_buf_free(&b);
-	/* by the provider's id: the outbound message is found (messages_provider indexes
-	 * outbound rows only); an inbound message's MessageSid is not an outbound message */
-	s.status = "SM1";
-	assert_int_equal(sb_store_run_sync(f->st, run_status_by_sid, &s), 0);
-	assert_int_equal(s.rc, SB_ENOTFOUND);
+	/* never found by the provider's id alone (no index on it: statuses carry our outbox
+	 * id), not even the message's own; another channel's outbox id finds nothing either */
+	int64_t msg_id = s.msg;
+	s.msg = 0;
 	s.status = "SMout1";
 	assert_int_equal(sb_store_run_sync(f->st, run_status_by_sid, &s), 0);
+	assert_int_equal(s.rc, SB_ENOTFOUND);
+	s.msg = 1;
+	s.channel = c.channel + 1000;
+	assert_int_equal(sb_store_run_sync(f->st, run_status_by_sid, &s), 0);
+	assert_int_equal(s.rc, SB_ENOTFOUND);
+	sb_buf_init(&b, 0);
+	sb_store_messages_list(f->st, f->ta, f->conv_a, (struct sb_str){ 0 }, 1, &b);
+	assert_non_null(strstr(sb_buf_cstr(&b), "\"status\":\"delivered\""));
+	sb_buf_free(&b);
+	s.channel = c.channel;
+	assert_int_equal(sb_store_run_sync(f->st, run_status_by_sid, &s), 0);
 	assert_int_equal(s.rc, 0);
+	s.msg = msg_id;
 	sb_buf_init(&b, 0);
 	sb_store_messages_list(f->st, f->ta, f->conv_a, (struct sb_str){ 0 }, 1, &b);
 	assert_non_null(strstr(sb_buf_cstr(&b), "\"status\":\"read\""));
@@ -504,6 +516,98 @@ static void test_inbound_and_outbox(void **state)
 	assert_int_equal(n, 0);
 	assert_int_equal(sb_status_rank("read"), 6);
 	assert_int_equal(sb_status_rank("bogus"), -1);
+}
+
+/* ---- a status of an attempt that an agent's retry replaced changes nothing ---- */
+
+struct replaced {
+	int64_t tenant, channel, conv, msg, first, second;
+	const char *status;
+	int64_t outbox;
+	int rc;
+};
+
+static int run_replaced_send(struct sb_tx *tx, void *arg)
+{
+	struct replaced *x = arg;
+	struct sb_send_in in = { .conv = x->conv, .channel = x->channel, .body = "again",
+				 .client_id = "cid-replaced", .segments = 1 };
+	struct sb_buf b;
+	sb_buf_init(&b, 0);
+	int rc = sb_tx_message_send(tx, x->tenant, &in, &x->msg, &x->first, &b);
+	sb_buf_free(&b);
+	return rc < 0 ? rc : 0;
+}
+
+static int run_replaced_status(struct sb_tx *tx, void *arg)
+{
+	struct replaced *x = arg;
+	x->rc = sb_tx_status_update(tx, x->tenant, x->channel, NULL, x->outbox, x->status, NULL,
+				    NULL);
+	return 0;
+}
+
+static int run_replaced_retry(struct sb_tx *tx, void *arg)
+{
+	struct replaced *x = arg;
+	struct sb_buf b;
+	sb_buf_init(&b, 0);
+	int rc = sb_tx_message_retry(tx, x->tenant, x->msg, &b);
+	sb_buf_free(&b);
+	return rc;
+}
+
+static void newest_due(void *ud, struct sb_outbox_row *row)
+{
+	int64_t *id = ud;
+	if (row->id > *id)
+		*id = row->id;
+	sb_outbox_row_free(row);
+}
+
+static const char *replaced_status(struct fx *f, struct replaced *x)
+{
+	static char st[32];
+	struct sb_buf b;
+	sb_buf_init(&b, 0);
+	sb_store_messages_list(f->st, x->tenant, x->conv, (struct sb_str){ 0 }, 1, &b);
+	const char *p = strstr(sb_buf_cstr(&b), "\"status\":\"");
+	assert_non_null(p);
+	p += 10;
+	snprintf(st, sizeof st, "%.*s", (int)strcspn(p, "\""), p);
+	sb_buf_free(&b);
+	return st;
+}
+
+static void test_status_of_replaced_attempt(void **state)
+{
+	struct fx *f = *state;
+	struct chan_seed c = { .tenant = f->ta };
+	assert_int_equal(sb_store_run_sync(f->st, run_channel, &c), 0);
+	struct replaced x = { .tenant = f->ta, .channel = c.channel, .conv = f->conv_a };
+	assert_int_equal(sb_store_run_sync(f->st, run_replaced_send, &x), 0);
+	assert_true(x.first > 0);
+	x.outbox = x.first;
+	x.status = "undelivered";
+	assert_int_equal(sb_store_run_sync(f->st, run_replaced_status, &x), 0);
+	assert_int_equal(x.rc, 0);
+	assert_string_equal(replaced_status(f, &x), "undelivered");
+	/* the agent retries: a new outbox row, the message pending again */
+	assert_int_equal(sb_store_run_sync(f->st, run_replaced_retry, &x), 0);
+	sb_store_outbox_due(f->st, sb_wall_ms() + 1, 10, newest_due, &x.second);
+	assert_true(x.second > x.first);
+	assert_string_equal(replaced_status(f, &x), "pending");
+	/* a late status of the first attempt finds nothing */
+	x.status = "delivered";
+	assert_int_equal(sb_store_run_sync(f->st, run_replaced_status, &x), 0);
+	assert_int_equal(x.rc, SB_ENOTFOUND);
+	assert_string_equal(replaced_status(f, &x), "pending");
+	/* the new attempt's does */
+	x.outbox = x.second;
+	x.status = "sent";
+	assert_int_equal(sb_store_run_sync(f->st, run_replaced_status, &x), 0);
+	assert_int_equal(x.rc, 0);
+	assert_string_equal(replaced_status(f, &x), "sent");
 }
 
 /* ---- a status moves only up its ranks (sb_status_rank), for every pair of statuses, and
@@ -920,6 +1024,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_inbound_event_is_the_row, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_send_event_is_the_row, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_pairs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_status_of_replaced_attempt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_event_is_the_row, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_gen, setup, teardown),
 	};
