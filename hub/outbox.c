@@ -72,6 +72,8 @@ static struct {
 	size_t n_fresh;
 	/* the running walk */
 	int walk_seen, walk_foreign, walk_queued;
+	int walk_max; /* WALK_SEEN_MAX, or SB_OUTBOX_WALK_ROWS */
+	int64_t walk_after; /* the next walk starts after this channel (where the last was cut) */
 	bool walk_cut, walk_full;
 	bool refill; /* a queue whose channel has more rows in the store ran dry */
 	int64_t last_full_ms; /* the last scan that walked past full channels to the limit */
@@ -703,38 +705,45 @@ static void due_row(void *ud, struct sb_outbox_row *row)
 }
 
 /* Before a due row of the store is read: only rows this process can send now and has not
- * queued in memory. Unless it is a full walk, it stops once no cached channel has a free
- * slot (the rest of the backlog waits for a slot to free); a full walk, every FULL_SCAN_MS,
- * goes on to the limit, so that rows of channels not cached yet are found too, but looks at
- * WALK_SEEN_MAX rows at most: behind a long backlog of one channel, another's due rows wait
- * for the walks after it (a walk of the whole backlog each time would cost more than the
- * sends). A channel whose rows the walk left in the store is marked (more), so that its
- * queue running dry asks for the next walk. */
+ * queued in memory. The store offers them channel by channel, and a channel that can take
+ * no more now is stepped over (-2) with the rest of its rows, so one tenant's backlog never
+ * stands before another's due rows. Unless it is a full walk, the walk stops once no cached
+ * channel has a free slot (the rest waits for a slot to free); a full walk, every
+ * FULL_SCAN_MS, also queues rows behind full channels, and looks at WALK_SEEN_MAX rows at
+ * most (SB_OUTBOX_WALK_ROWS). A walk cut short resumes at the next channel (walk_after). A
+ * channel whose rows the walk left in the store is marked (more), so that its queue running
+ * dry asks for the next walk. */
 static int want_row(void *ud, int64_t tenant, int64_t channel, int64_t id)
 {
 	(void)ud;
-	if (ob.walk_full && ob.walk_seen >= WALK_SEEN_MAX) {
+	if (ob.walk_full && ob.walk_seen >= ob.walk_max) {
 		ob.walk_cut = true; /* the rest waits for a later walk */
+		ob.walk_after = channel;
 		return -1;
 	}
 	ob.walk_seen++;
 	if (ob.free_left == 0 && (ob.free_left = sb_chan_free_slots()) == 0) {
 		ob.walk_cut = true;
+		ob.walk_after = channel;
 		return -1; /* every cached channel is full */
 	}
 	if (inflight_has(id) || fresh_has(channel, id))
 		return 0; /* already on its way */
 	ob.walk_foreign++;
 	struct chan_rt *c = sb_chan_get(tenant, channel);
-	if (c && c->inflight < sb_chan_cap(c))
+	if (!c)
+		return -2; /* gone or disabled: none of its rows can leave */
+	if (c->inflight < sb_chan_cap(c))
 		return 1;
-	if (c && ob.walk_full) {
-		struct fresh_q *q = fresh_find(channel, true);
-		if (fresh_room(q, id))
-			return 1; /* a send is queued behind the channel's others (due_row) */
-		q->more = true;
-	}
-	return 0;
+	if (!ob.walk_full)
+		return -2; /* full: its rows wait for a slot */
+	struct fresh_q *q = fresh_find(channel, true);
+	if (fresh_room(q, id))
+		return 1; /* a send is queued behind the channel's others (due_row) */
+	q->more = true;
+	/* a full queue takes none of the channel's later rows either; a row older than the
+	 * queue's last may be followed by younger ones that fit */
+	return q->n >= PREFETCH_CHAN || ob.n_fresh >= FRESH_MAX || ob.stopping ? -2 : 0;
 }
 
 /* Queued rows of channels with free slots, oldest first per channel. */
@@ -786,15 +795,19 @@ static void walk_store(bool first_sends)
 	ob.walk_seen = ob.walk_foreign = ob.walk_queued = 0;
 	ob.walk_cut = false;
 	ob.walk_full = full;
-	if (full || ob.free_left > 0)
+	int64_t next = now; /* no walk: rows may be due, look again soon */
+	if (full || ob.free_left > 0) {
+		int64_t after = ob.walk_after;
+		ob.walk_after = 0;
 		sb_store_outbox_due_filtered(sb_hub_store(), now, full ? PREFETCH_WALK : SCAN_LIMIT,
-					     full || first_sends, want_row, due_row, NULL);
-	else
+					     full || first_sends, after, want_row, due_row, NULL,
+					     &next);
+	} else {
 		ob.walk_cut = true;
+	}
 	/* caught up: every due row of the store is queued here or on its way */
 	if ((full || first_sends) && !ob.walk_cut && !ob.walk_foreign && ob.walk_seen < SCAN_LIMIT)
 		ob.db_backlog = false;
-	int64_t next = sb_store_outbox_next_at(sb_hub_store());
 	if (next)
 		schedule(next < sb_wall_ms() + 20 ? sb_wall_ms() + 20 : next);
 }
@@ -866,6 +879,9 @@ int sb_outbox_start(void)
 	const char *a = getenv("SB_SEND_MAX_AGE_MS"), *r = getenv("SB_RECONCILE_MS");
 	ob.max_age_ms = a ? atoll(a) : 3600 * 1000LL;
 	ob.reconcile_ms = r ? atoll(r) : 120 * 1000LL;
+	/* rows a full walk looks at (SB_OUTBOX_WALK_ROWS: tests make it small) */
+	const char *w = getenv("SB_OUTBOX_WALK_ROWS");
+	ob.walk_max = w && atoi(w) > 0 ? atoi(w) : WALK_SEEN_MAX;
 	ob.stopping = false;
 	/* rows a crash left SENDING may have reached the provider: reconcile them */
 	ob.recover_job.run = recover_run;

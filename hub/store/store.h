@@ -341,12 +341,17 @@ int sb_tx_optout_get(struct sb_tx *tx, int64_t tenant, const char *sender, const
 int sb_store_outbox_due(struct sb_store *st, int64_t now, int limit,
 			void (*fn)(void *ud, struct sb_outbox_row *row), void *ud);
 /* The same, asking want(ud, tenant, channel, id) first for each due row: 1 takes it (fn gets
- * it), 0 skips it without reading its message, -1 ends the scan. Reconcile rows come first,
- * then retries, then (first_sends) first sends, each oldest first. */
+ * it), 0 skips it without reading its message, -2 skips the rest of its channel's rows, -1
+ * ends the scan. Reconcile rows come first, then retries, then (first_sends) first sends;
+ * within each, channel by channel (those after after_channel first, then the others; 0:
+ * all in id order), each channel's oldest first. next_at (may be NULL) gets when the store
+ * next holds a due row the scan did not take: now when it left one (skipped, or cut short),
+ * else the earliest next_at of the rows not yet due that it passed, 0 for none. */
 int sb_store_outbox_due_filtered(struct sb_store *st, int64_t now, int limit, bool first_sends,
+				 int64_t after_channel,
 				 int (*want)(void *ud, int64_t tenant, int64_t channel, int64_t id),
-				 void (*fn)(void *ud, struct sb_outbox_row *row), void *ud);
-int64_t sb_store_outbox_next_at(struct sb_store *st);
+				 void (*fn)(void *ud, struct sb_outbox_row *row), void *ud,
+				 int64_t *next_at);
 /* pending/retry -> sending (attempts + 1); SB_ECONFLICT when the row moved on. */
 int sb_tx_outbox_mark_sending(struct sb_tx *tx, int64_t tenant, int64_t id);
 /* The outcome of a send or lookup. state is the outbox row's next state; status/code/reason

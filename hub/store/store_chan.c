@@ -735,67 +735,105 @@ static struct sb_outbox_row *outbox_row_get(struct sb_store *st, int64_t id)
 }
 
 int sb_store_outbox_due_filtered(struct sb_store *st, int64_t now, int limit, bool first_sends,
+				 int64_t after_channel,
 				 int (*want)(void *ud, int64_t tenant, int64_t channel, int64_t id),
-				 void (*fn)(void *ud, struct sb_outbox_row *row), void *ud)
+				 void (*fn)(void *ud, struct sb_outbox_row *row), void *ud,
+				 int64_t *next_at)
 {
-	/* One state at a time, each in next_at order straight from the partial index
-	 * outbox_due: lookups of unconfirmed sends first, then retries, then first sends. Only
-	 * the rows the caller wants are joined with their message and contact, so a backlog
-	 * behind full channels costs an index walk. The index (WHERE state < 4) is used only
-	 * when the query repeats "state < 4" word for word: sqlite 3.40 does not infer it from
-	 * "state = 0", and without it each walk scanned and sorted every row ever sent
-	 * (unit.store.plans fails on that). */
-	static const char *const sql[] = {
-		"SELECT id, tenant_id, channel_id FROM outbox WHERE state = 3 AND state < 4 "
-		"AND next_at <= ?1 ORDER BY next_at LIMIT ?2",
-		"SELECT id, tenant_id, channel_id FROM outbox WHERE state = 2 AND state < 4 "
-		"AND next_at <= ?1 ORDER BY next_at LIMIT ?2",
-		"SELECT id, tenant_id, channel_id FROM outbox WHERE state = 0 AND state < 4 "
-		"AND next_at <= ?1 ORDER BY next_at LIMIT ?2",
-	};
+	/* One state at a time (lookups of unconfirmed sends, then retries, then first sends),
+	 * and within a state one channel at a time, each channel's rows in next_at order, all
+	 * from the partial index outbox_due (state, channel_id, next_at). The first statement
+	 * finds the next channel with rows in the state and its earliest next_at (one seek); the
+	 * second reads that channel's due rows. So a channel whose rows the caller does not
+	 * want now (want: -2) is stepped over at the cost of one seek, however long its backlog,
+	 * and another tenant's due rows are never behind it. Channels come in id order from
+	 * after_channel, then from the first up to it, so that a walk cut short resumes with
+	 * the next channel rather than the one it stopped in. Only the rows taken are joined with
+	 * their message and contact. "state < 4" is repeated word for word so that sqlite 3.40
+	 * uses the partial index (unit.store.plans fails otherwise). */
+	static const char next_sql[] =
+		"SELECT channel_id, next_at FROM outbox WHERE state = ?1 AND state < 4 "
+		"AND channel_id > ?2 AND channel_id <= ?3 ORDER BY channel_id, next_at LIMIT 1";
+	static const char rows_sql[] =
+		"SELECT id, tenant_id, next_at FROM outbox WHERE state = ?1 AND state < 4 "
+		"AND channel_id = ?2 ORDER BY next_at";
+	static const int states[] = { SB_OB_RECONCILE, SB_OB_RETRY, SB_OB_PENDING };
 	int n = 0;
-	bool stop = false;
-	size_t nq = sizeof sql / sizeof sql[0] - (first_sends ? 0 : 1);
-	for (size_t q = 0; q < nq && !stop && n < limit; q++) {
-		sqlite3_stmt *s = RD_STMT(st, sql[q]);
-		sqlite3_bind_int64(s, 1, now);
-		sqlite3_bind_int(s, 2, limit);
-		while (n < limit && sqlite3_step(s) == SQLITE_ROW) {
-			int64_t id = sqlite3_column_int64(s, 0);
-			int w = want ? want(ud, sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2),
-					    id)
-				     : 1;
-			if (w < 0) {
-				stop = true;
-				break;
+	bool stop = false, left_due = false;
+	int64_t soonest = 0;
+	size_t ns = sizeof states / sizeof states[0] - (first_sends ? 0 : 1);
+	for (size_t k = 0; k < ns && !stop && n < limit; k++) {
+		for (int lap = 0; lap < 2 && !stop && n < limit; lap++) {
+			int64_t ch = lap ? INT64_MIN : after_channel;
+			int64_t hi = lap ? after_channel : INT64_MAX;
+			for (;;) {
+				sqlite3_stmt *s = RD_STMT(st, next_sql);
+				sqlite3_bind_int(s, 1, states[k]);
+				sqlite3_bind_int64(s, 2, ch);
+				sqlite3_bind_int64(s, 3, hi);
+				int64_t first = 0;
+				bool found = sqlite3_step(s) == SQLITE_ROW;
+				if (found) {
+					ch = sqlite3_column_int64(s, 0);
+					first = sqlite3_column_int64(s, 1);
+				}
+				sqlite3_reset(s);
+				if (!found)
+					break;
+				if (first > now) {
+					if (!soonest || first < soonest)
+						soonest = first;
+					continue;
+				}
+				if (stop || n >= limit) {
+					left_due = true;
+					break;
+				}
+				/* read as far as needed: up to the first row not yet due */
+				s = RD_STMT(st, rows_sql);
+				sqlite3_bind_int(s, 1, states[k]);
+				sqlite3_bind_int64(s, 2, ch);
+				while (sqlite3_step(s) == SQLITE_ROW) {
+					int64_t id = sqlite3_column_int64(s, 0);
+					int64_t at = sqlite3_column_int64(s, 2);
+					if (at > now) {
+						if (!soonest || at < soonest)
+							soonest = at;
+						break;
+					}
+					int w = want ? want(ud, sqlite3_column_int64(s, 1), ch, id) : 1;
+					if (w < 0 || n >= limit) {
+						left_due = true; /* this row at least is still due */
+						stop = w == -1 || n >= limit;
+						break;
+					}
+					if (!w) {
+						left_due = true;
+						continue;
+					}
+					struct sb_outbox_row *r = outbox_row_get(st, id);
+					if (!r)
+						continue;
+					fn(ud, r);
+					n++;
+				}
+				sqlite3_reset(s);
+				if (stop)
+					break;
 			}
-			if (!w)
-				continue;
-			struct sb_outbox_row *r = outbox_row_get(st, id);
-			if (!r)
-				continue;
-			fn(ud, r);
-			n++;
 		}
-		sqlite3_reset(s);
 	}
+	if (stop || n >= limit)
+		left_due = true;
+	if (next_at)
+		*next_at = left_due ? now : soonest;
 	return n;
 }
 
 int sb_store_outbox_due(struct sb_store *st, int64_t now, int limit,
 			void (*fn)(void *ud, struct sb_outbox_row *row), void *ud)
 {
-	return sb_store_outbox_due_filtered(st, now, limit, true, NULL, fn, ud);
-}
-
-int64_t sb_store_outbox_next_at(struct sb_store *st)
-{
-	/* "AND state < 4": the partial index outbox_due answers it */
-	sqlite3_stmt *s = RD_STMT(st, "SELECT min(next_at) FROM outbox WHERE state IN (0, 2, 3) "
-				      "AND state < 4");
-	int64_t v = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
-	sqlite3_reset(s);
-	return v;
+	return sb_store_outbox_due_filtered(st, now, limit, true, 0, NULL, fn, ud, NULL);
 }
 
 int sb_tx_outbox_mark_sending(struct sb_tx *tx, int64_t tenant, int64_t id)

@@ -30,9 +30,9 @@ after(async () => {
 });
 
 // A tenant with an SMS channel of CAP requests in flight toward the fake, and one thread.
-async function threadOn(name, phone) {
-	const T = await makeTenant(hub, name);
-	const ch = await T.a.owner.api('POST', '/api/v1/channels', { kind: 'sms', name: 'Main', max_inflight: CAP, config: { account_sid: fake.account, auth_token: fake.token, from: '+15005550006', api_base: fake.base } });
+async function threadOn(name, phone, h = hub, f = fake) {
+	const T = await makeTenant(h, name);
+	const ch = await T.a.owner.api('POST', '/api/v1/channels', { kind: 'sms', name: 'Main', max_inflight: CAP, config: { account_sid: f.account, auth_token: f.token, from: '+15005550006', api_base: f.base } });
 	assert.equal(ch.status, 201, ch.text);
 	const c = await T.a.owner.api('POST', '/api/v1/contacts', { name, phone });
 	assert.equal(c.status, 201, c.text);
@@ -142,4 +142,53 @@ test('800 retries due at once after a provider outage: all created once, at the 
 	const mine = (await fake.ctl('GET', '/messages')).filter((m) => m.body.startsWith('outage '));
 	assert.equal(mine.length, M);
 	assert.equal(new Set(mine.map((m) => m.body)).size, M, 'a retry was created twice');
+});
+
+// One tenant's backlog does not hold up another's. Tenant A's provider refuses its first
+// A_ROWS creates at once (429, Retry-After 1), so they all wait in the store as retries due a
+// second later, and then answers each of A's requests only after 300 ms, with 429 again: A
+// sends ~7 a second and its due retries stay in the thousands. Tenant B's single reply is
+// refused once (429, Retry-After 1) by its own provider, which then takes it; its retry falls
+// due after all of A's. The hub looks at 200 stored rows per walk (SB_OUTBOX_WALK_ROWS), so
+// B's retry must be found by skipping A's rows, not by walking past them: it is created
+// within 4 s of its refusal. (The walk used to go through the due rows of all channels in
+// one next_at order and stop at its bound, so B waited until A had resent all but 200 of
+// its rows: minutes here.)
+test("a tenant's retries are not held up behind another tenant's long backlog", async (t) => {
+	const A_ROWS = 1200;
+	const h = await startHub({ env: { SB_PWHASH: 'min', SB_OUTBOX_WALK_ROWS: '200' } });
+	const fa = await startFake();
+	const fb = await startFake();
+	try {
+		await fa.ctl('POST', '/callbacks', { mode: 'none' });
+		await fb.ctl('POST', '/callbacks', { mode: 'none' });
+		const A = await threadOn('Busy A', '+14155550197', h, fa);
+		const B = await threadOn('Quiet B', '+14155550196', h, fb);
+		await fa.ctl('POST', '/script', { steps: Array.from({ length: A_ROWS }, () => ({ action: '429', retry_after: 1 })), default: { action: 'delay', ms: 300, then: { action: '429', retry_after: 1 } } });
+		await reply(A.T, A.conv, 'busy', A_ROWS);
+		for (const end = Date.now() + 10000; (await fa.ctl('GET', '/requests')).requests < A_ROWS && Date.now() < end;) await sleep(20);
+		assert.ok((await fa.ctl('GET', '/requests')).requests >= A_ROWS, 'A\'s first attempts were all refused');
+		await sleep(1200); // A's retries are due
+		await fb.ctl('POST', '/script', { steps: [{ action: '429', retry_after: 1 }], default: { action: '201' } });
+		const t0 = Date.now();
+		const [id] = await reply(B.T, B.conv, 'quiet', 1);
+		let created = 0;
+		while (!created && Date.now() - t0 < 4000) {
+			await sleep(50);
+			created = (await fb.ctl('GET', '/requests')).created;
+		}
+		const took = Date.now() - t0;
+		const fbReq = await fb.ctl('GET', '/requests');
+		assert.equal(fbReq.requests, 2, `B's reply was tried ${fbReq.requests} times in ${took} ms (refused once, then its retry)`);
+		assert.equal(created, 1, `B's retry was not created within ${took} ms, behind A's backlog`);
+		const aCreated = (await fa.ctl('GET', '/requests')).created;
+		assert.equal(aCreated, 0);
+		t.diagnostic(`B's retry created ${took} ms after its reply, behind ${A_ROWS} due retries of A`);
+		const m = (await B.T.a.owner.api('GET', `/api/v1/conversations/${B.conv}/messages?limit=5`)).json.messages.find((x) => x.id === id);
+		assert.ok(m && m.provider_id, JSON.stringify(m));
+	} finally {
+		await h.cleanup();
+		fa.stop();
+		fb.stop();
+	}
 });
