@@ -397,6 +397,12 @@ void sb_channels_stop(void)
 {
 	sb_outbox_stop();
 	sb_httpc_fini();
+	/* Answers that arrived just before the client stopped wait in the loop's mailbox: they
+	 * are classified now, while the channels are known, and settled while the writer still
+	 * commits (sb_store_stop comes after this). Run later, after the store stopped, their
+	 * settle was submitted to a stopped writer: an assertion, and an abort at a graceful
+	 * stop under load. */
+	sb_loop_run_mail();
 	for (int i = 0; i < CHAN_BUCKETS; i++) {
 		chans_by_key[i] = NULL;
 		while (chans[i]) {

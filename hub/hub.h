@@ -71,6 +71,9 @@ void sb_timer_stop(struct sb_timer *t);
 void sb_hub_on_cancel(void);
 /* Any thread: run fn(arg) on the service thread soon. */
 void sb_loop_post(void (*fn)(void *arg), void *arg);
+/* Service thread: runs the letters posted so far (at a stop, once the threads that post them
+ * have ended, so that their results are handled while the store still commits). */
+void sb_loop_run_mail(void);
 
 /* ---- HTTP (http.c) ---- */
 

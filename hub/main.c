@@ -175,6 +175,11 @@ static void mailbox_run(struct sb_hub *h)
 	}
 }
 
+void sb_loop_run_mail(void)
+{
+	mailbox_run(sb_hub_g);
+}
+
 static void store_wake(void *ud)
 {
 	struct sb_hub *h = ud;

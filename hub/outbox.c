@@ -349,7 +349,7 @@ static void settle_batch_done(void *arg, int rc)
 	struct op_batch *b = arg;
 	for (size_t i = 0; i < b->l.n; i++) {
 		struct send_op *op = b->l.op[i];
-		if (rc && b->l.n > 1) {
+		if (rc && b->l.n > 1 && sb_store_running(sb_hub_store())) {
 			/* one row (or the commit) failed the whole job: settle each alone, so the
 			 * others keep their outcome and the failing one is logged by itself */
 			op->job.run = settle_run;
@@ -374,6 +374,14 @@ static void settle_flush(void)
 	if (!ob.settling.n)
 		return;
 	struct op_batch *b = batch_take(&ob.settling);
+	if (!sb_store_running(sb_hub_store())) {
+		/* the writer stopped first: nothing can be written now. The rows stay as they
+		 * are in the store (a send stays SENDING and is reconciled at the next start) */
+		for (size_t i = 0; i < b->l.n; i++)
+			settled(b->l.op[i], SB_EBUSY);
+		batch_free(b);
+		return;
+	}
 	b->job.run = settle_batch_run;
 	b->job.done = settle_batch_done;
 	b->job.replayable = true;

@@ -724,6 +724,11 @@ void sb_store_submit(struct sb_store *st, struct sb_wjob *job)
 	pthread_mutex_unlock(&st->mu);
 }
 
+bool sb_store_running(struct sb_store *st)
+{
+	return st->started;
+}
+
 size_t sb_store_queue_depth(struct sb_store *st)
 {
 	pthread_mutex_lock(&st->mu);

@@ -97,6 +97,8 @@ void sb_store_drain(struct sb_store *st);
 /* Lets queued jobs commit, then stops the writer and drains. */
 void sb_store_stop(struct sb_store *st);
 size_t sb_store_queue_depth(struct sb_store *st);
+/* Does the writer take jobs (between sb_store_start and sb_store_stop)? Loop thread. */
+bool sb_store_running(struct sb_store *st);
 
 /* ---- inside a write job (writer thread) ---- */
 
