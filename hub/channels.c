@@ -403,6 +403,7 @@ void sb_channels_stop(void)
 	 * settle was submitted to a stopped writer: an assertion, and an abort at a graceful
 	 * stop under load. */
 	sb_loop_run_mail();
+	sb_sandbox_stop();
 	for (int i = 0; i < CHAN_BUCKETS; i++) {
 		chans_by_key[i] = NULL;
 		while (chans[i]) {

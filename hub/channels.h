@@ -65,5 +65,7 @@ void sb_outbox_stop(void);
 /* sandbox.c */
 void sb_sandbox_route(struct sb_req *r, const char **s, int n);
 void sb_sandbox_simulate(struct sb_req *r, struct chan_rt *c);
+/* At a stop, after the HTTP client: frees the status-callback sequences waiting on a timer. */
+void sb_sandbox_stop(void);
 
 #endif

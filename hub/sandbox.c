@@ -72,8 +72,10 @@ static void post_signed(const char *token, const char *url, struct kv *p, size_t
 	else
 		snprintf(target, sizeof target, "%s", url);
 	const char *hdrs[] = { hdr, "Content-Type: application/x-www-form-urlencoded" };
-	sb_httpc_submit("POST", target, hdrs, 2, sb_buf_data(&body) ? sb_buf_data(&body) : "",
-			body.len, 10000, done, arg);
+	if (sb_httpc_submit("POST", target, hdrs, 2, sb_buf_data(&body) ? sb_buf_data(&body) : "",
+			    body.len, 10000, done, arg))
+		/* the client has stopped: done is told, as for a request abandoned in flight */
+		done(arg, &(struct sb_httpc_res){ .abandoned = true, .error = "hub is stopping" });
 	sb_buf_free(&body);
 }
 
@@ -82,12 +84,47 @@ static void post_signed(const char *token, const char *url, struct kv *p, size_t
 struct cb_timer {
 	struct sb_timer timer;
 	struct sb_wjob job;
+	struct cb_timer *prev, *next; /* in cbs, from creation to free */
+	bool armed;                   /* waiting on its timer (not in a write job or a post) */
 	int64_t tenant, channel;
 	char sid[40], status[16], to[64], from[64], account[64], token[80], url[600];
 	int step;
 };
 
+static struct cb_timer *cbs; /* every callback sequence under way */
+
 static void cb_fire(struct sb_timer *timer);
+
+static void cb_arm(struct cb_timer *t, uint64_t us)
+{
+	t->armed = true;
+	sb_timer_after(&t->timer, cb_fire, us);
+}
+
+static void cb_free(struct cb_timer *t)
+{
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		cbs = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	sodium_memzero(t->token, sizeof t->token);
+	free(t);
+}
+
+void sb_sandbox_stop(void)
+{
+	/* a sequence waiting on its timer would never fire again; one in a write job or a post
+	 * ends through that job's or post's done (abandoned at a stop) */
+	for (struct cb_timer *t = cbs, *n; t; t = n) {
+		n = t->next;
+		if (t->armed) {
+			sb_timer_stop(&t->timer);
+			cb_free(t);
+		}
+	}
+}
 
 static void cb_posted(void *arg, const struct sb_httpc_res *res)
 {
@@ -99,11 +136,10 @@ static void cb_posted(void *arg, const struct sb_httpc_res *res)
 	if (t->step == 1) {
 		t->step = 2;
 		snprintf(t->status, sizeof t->status, "delivered");
-		sb_timer_after(&t->timer, cb_fire, 60 * 1000);
+		cb_arm(t, 60 * 1000);
 		return;
 	}
-	sodium_memzero(t->token, sizeof t->token);
-	free(t);
+	cb_free(t);
 }
 
 static int cb_record_run(struct sb_tx *tx, void *arg)
@@ -131,6 +167,7 @@ static void cb_recorded(void *arg, int rc)
 static void cb_fire(struct sb_timer *timer)
 {
 	struct cb_timer *t = lws_container_of(timer, struct cb_timer, timer);
+	t->armed = false;
 	t->job.run = cb_record_run;
 	t->job.done = cb_recorded;
 	t->job.arg = t;
@@ -218,7 +255,11 @@ static void create_done(struct sb_req *r, int rc)
 	snprintf(t->token, sizeof t->token, "%s", c->token);
 	sodium_memzero(c->token, sizeof c->token);
 	snprintf(t->url, sizeof t->url, "%s", c->callback);
-	sb_timer_after(&t->timer, cb_fire, 40 * 1000);
+	t->next = cbs;
+	if (cbs)
+		cbs->prev = t;
+	cbs = t;
+	cb_arm(t, 40 * 1000);
 }
 
 static bool basic_ok(struct sb_req *r, struct chan_rt *c)

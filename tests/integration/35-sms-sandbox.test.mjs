@@ -225,3 +225,26 @@ test('clients that hang up during a simulated SMS leave the hub healthy, and the
 	assert.equal((await owner.api('GET', '/healthz')).status, 200);
 	assert.equal(hub.proc.exitCode, null, 'hubd is alive');
 });
+
+// A stop right after a sandbox reply was accepted by the simulated API: its status callbacks
+// (sent 40 and 100 ms later by a timer) are still to come (a debug line showed two such
+// sequences waiting at this stop). hubd stops cleanly, freeing them (sb_sandbox_stop), and
+// after a restart the simulator still lists the reply.
+test('a stop while a sandbox reply still waits for its callbacks exits cleanly', async () => {
+	const seq0 = await currentSeq(owner);
+	assert.equal((await simulate('+14155550444', 'before the stop')).status, 202);
+	let conv;
+	for (const end = Date.now() + 5000; !conv && Date.now() < end; await sleep(20))
+		conv = (await owner.api('GET', `/api/v1/events?after=${seq0}&limit=100`)).json.events.find((e) => e.event === 'message.created')?.data.conversation_id;
+	assert.ok(conv, 'the simulated SMS made a conversation');
+	const r = await T.a.agent.api('POST', `/api/v1/conversations/${conv}/messages`, { body: 'stopping soon' });
+	assert.equal(r.status, 201, r.text);
+	// queued: the simulated API took it (a timer holds both callbacks); sent: one is left
+	const m = await waitStatus(conv, r.json.id, ['queued', 'sent', 'delivered', 'failed'], 5000);
+	assert.notEqual(m.status, 'failed', JSON.stringify(m));
+	const st = await hub.stop();
+	assert.deepEqual(st, { code: 0, signal: null }, hub.stderr().split('\n').filter((l) => /Sanitizer|leak|assert/i.test(l)).slice(0, 20).join('\n'));
+	await hub.restart();
+	const list = await simulator('+14155550444');
+	assert.ok(list.some((x) => x.direction === 'to_customer' && x.body === 'stopping soon'), JSON.stringify(list));
+});
