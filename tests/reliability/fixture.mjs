@@ -92,10 +92,12 @@ export function postWebhook(w, opts) {
 }
 
 // Read-only query through the sqlite3 CLI (-readonly, JSON output). Retries while locked.
+// The answer may be large (the crash harness reads every inbound MessageSid: ~1 MB at K=60,
+// past execFileSync's default 1 MiB buffer, so `make crash K=500` failed in its checks).
 export function sql(db, query) {
 	for (let i = 0; ; i++) {
 		try {
-			const out = execFileSync('sqlite3', ['-readonly', '-json', '-cmd', '.timeout 5000', db, query], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+			const out = execFileSync('sqlite3', ['-readonly', '-json', '-cmd', '.timeout 5000', db, query], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 30 });
 			return out.trim() ? JSON.parse(out) : [];
 		} catch (e) {
 			if (i >= 5) throw e;
