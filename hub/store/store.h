@@ -347,8 +347,9 @@ int sb_store_outbox_due(struct sb_store *st, int64_t now, int limit,
  * ends the scan. Reconcile rows come first, then retries, then (first_sends) first sends;
  * within each, channel by channel (those after after_channel first, then the others; 0:
  * all in id order), each channel's oldest first. next_at (may be NULL) gets when the store
- * next holds a due row the scan did not take: now when it left one (skipped, or cut short),
- * else the earliest next_at of the rows not yet due that it passed, 0 for none. */
+ * next holds a due row the scan did not take: now when it left one (skipped, cut short, or
+ * a first send stored while first sends were not looked at), else the earliest next_at of
+ * the rows not yet due that it passed, 0 for none. */
 int sb_store_outbox_due_filtered(struct sb_store *st, int64_t now, int limit, bool first_sends,
 				 int64_t after_channel,
 				 int (*want)(void *ud, int64_t tenant, int64_t channel, int64_t id),

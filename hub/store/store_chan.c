@@ -785,7 +785,7 @@ int sb_store_outbox_due_filtered(struct sb_store *st, int64_t now, int limit, bo
 						soonest = first;
 					continue;
 				}
-				if (stop || n >= limit) {
+				if (n >= limit) {
 					left_due = true;
 					break;
 				}
@@ -825,6 +825,14 @@ int sb_store_outbox_due_filtered(struct sb_store *st, int64_t now, int limit, bo
 	}
 	if (stop || n >= limit)
 		left_due = true;
+	if (next_at && !first_sends && !left_due) {
+		/* first sends were not looked at: one stored is due (its next_at is when it was
+		 * written), whether queued in memory or not */
+		sqlite3_stmt *s = RD_STMT(st, "SELECT 1 FROM outbox WHERE state = 0 AND state < 4 "
+					      "LIMIT 1");
+		left_due = sqlite3_step(s) == SQLITE_ROW;
+		sqlite3_reset(s);
+	}
 	if (next_at)
 		*next_at = left_due ? now : soonest;
 	return n;
