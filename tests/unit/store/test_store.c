@@ -518,6 +518,136 @@ static void test_inbound_and_outbox(void **state)
 	assert_int_equal(sb_status_rank("bogus"), -1);
 }
 
+/* ---- the dispatcher's walk: state by state, channel by channel ---- */
+
+struct walk_fx {
+	int64_t tenant, conv, ch[3];
+	int64_t ids[3][2];  /* each channel's two sends */
+	int64_t later;      /* a retry of ch[1] due in the future */
+};
+
+static int run_walk_seed(struct sb_tx *tx, void *arg)
+{
+	struct walk_fx *w = arg;
+	for (int c = 0; c < 3; c++) {
+		struct sb_channel_row row = { .config_len = 1 };
+		snprintf(row.kind, sizeof row.kind, "sms");
+		snprintf(row.name, sizeof row.name, "walk %d", c);
+		snprintf(row.sender, sizeof row.sender, "+1500555000%d", c);
+		snprintf(row.key, sizeof row.key, "walk-%d", c);
+		int rc = sb_tx_channel_create(tx, w->tenant, &row, &w->ch[c]);
+		if (rc)
+			return rc;
+	}
+	/* sends in the order ch2, ch0, ch1, ch2, ch0, ch1: id order is not channel order */
+	for (int i = 0; i < 6; i++) {
+		int c = (i + 2) % 3;
+		char cid[32];
+		snprintf(cid, sizeof cid, "walk-%d", i);
+		struct sb_send_in in = { .conv = w->conv, .channel = w->ch[c], .body = "w",
+					 .client_id = cid, .segments = 1 };
+		struct sb_buf b;
+		sb_buf_init(&b, 0);
+		int64_t msg;
+		int rc = sb_tx_message_send(tx, w->tenant, &in, &msg, &w->ids[c][i / 3], &b);
+		sb_buf_free(&b);
+		if (rc < 0)
+			return rc;
+	}
+	/* one more on ch1, waiting as a retry an hour from now */
+	struct sb_send_in in = { .conv = w->conv, .channel = w->ch[1], .body = "later",
+				 .client_id = "walk-later", .segments = 1 };
+	struct sb_buf b;
+	sb_buf_init(&b, 0);
+	int64_t msg;
+	int rc = sb_tx_message_send(tx, w->tenant, &in, &msg, &w->later, &b);
+	sb_buf_free(&b);
+	if (rc < 0)
+		return rc;
+	char sql[160];
+	snprintf(sql, sizeof sql, "UPDATE outbox SET state = 2, next_at = %lld WHERE id = %lld",
+		 (long long)(tx->now + 3600 * 1000), (long long)w->later);
+	return sqlite3_exec(tx->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : SB_EDB;
+}
+
+struct walk_log {
+	const struct walk_fx *w;
+	int64_t skip_channel; /* want answers -2 for this channel's rows */
+	int stop_after;       /* want answers -1 once this many were taken (0: never) */
+	int64_t seen[16];
+	int n_seen, taken;
+};
+
+static int walk_want(void *ud, int64_t tenant, int64_t channel, int64_t id)
+{
+	struct walk_log *l = ud;
+	assert_int_equal(tenant, l->w->tenant);
+	if (l->n_seen < 16)
+		l->seen[l->n_seen++] = id;
+	if (channel == l->skip_channel)
+		return -2;
+	if (l->stop_after && l->taken == l->stop_after)
+		return -1;
+	l->taken++;
+	return 1;
+}
+
+static void walk_row(void *ud, struct sb_outbox_row *row)
+{
+	(void)ud;
+	sb_outbox_row_free(row);
+}
+
+static void test_due_walk(void **state)
+{
+	struct fx *f = *state;
+	struct walk_fx w = { .tenant = f->ta, .conv = f->conv_a };
+	assert_int_equal(sb_store_run_sync(f->st, run_walk_seed, &w), 0);
+	int64_t now = sb_wall_ms() + 1, next = -1;
+
+	/* everything due, from the first channel: channel by channel, each channel's oldest
+	 * first; the retry an hour away is passed over and is the next due time */
+	struct walk_log l = { .w = &w };
+	assert_int_equal(sb_store_outbox_due_filtered(f->st, now, 100, true, 0, walk_want,
+						      walk_row, &l, &next), 6);
+	int64_t want_all[] = { w.ids[0][0], w.ids[0][1], w.ids[1][0], w.ids[1][1],
+			       w.ids[2][0], w.ids[2][1] };
+	assert_int_equal(l.n_seen, 6);
+	assert_memory_equal(l.seen, want_all, sizeof want_all);
+	assert_true(next > now + 3500 * 1000 && next <= now + 3600 * 1000);
+
+	/* a channel that takes nothing is stepped over after its first row */
+	l = (struct walk_log){ .w = &w, .skip_channel = w.ch[0] };
+	assert_int_equal(sb_store_outbox_due_filtered(f->st, now, 100, true, 0, walk_want,
+						      walk_row, &l, &next), 4);
+	int64_t want_skip[] = { w.ids[0][0], w.ids[1][0], w.ids[1][1], w.ids[2][0], w.ids[2][1] };
+	assert_int_equal(l.n_seen, 5);
+	assert_memory_equal(l.seen, want_skip, sizeof want_skip);
+	assert_int_equal(next, now); /* it left due rows */
+
+	/* after a walk cut in ch[1], the next starts with ch[2], then ch[0], then ch[1] */
+	l = (struct walk_log){ .w = &w };
+	assert_int_equal(sb_store_outbox_due_filtered(f->st, now, 100, true, w.ch[1], walk_want,
+						      walk_row, &l, &next), 6);
+	int64_t want_rot[] = { w.ids[2][0], w.ids[2][1], w.ids[0][0], w.ids[0][1], w.ids[1][0],
+			       w.ids[1][1] };
+	assert_memory_equal(l.seen, want_rot, sizeof want_rot);
+
+	/* -1 ends the walk where it is, with due rows left */
+	l = (struct walk_log){ .w = &w, .stop_after = 3 };
+	assert_int_equal(sb_store_outbox_due_filtered(f->st, now, 100, true, 0, walk_want,
+						      walk_row, &l, &next), 3);
+	assert_int_equal(l.n_seen, 4);
+	assert_int_equal(next, now);
+
+	/* retries only: the one retry is not due yet; first sends are stored, so one is due */
+	l = (struct walk_log){ .w = &w };
+	assert_int_equal(sb_store_outbox_due_filtered(f->st, now, 100, false, 0, walk_want,
+						      walk_row, &l, &next), 0);
+	assert_int_equal(l.n_seen, 0);
+	assert_int_equal(next, now);
+}
+
 /* ---- a status of an attempt that an agent's retry replaced changes nothing ---- */
 
 struct replaced {
@@ -1025,6 +1155,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_send_event_is_the_row, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_pairs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_of_replaced_attempt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_due_walk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_event_is_the_row, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_gen, setup, teardown),
 	};
