@@ -10,7 +10,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startHub } from '../lib/hub.mjs';
-import { makeTenant, sleep } from '../lib/client.mjs';
+import { allMessages, makeTenant, sleep } from '../lib/client.mjs';
 import { startFake } from '../lib/fake.mjs';
 
 const N = 600;
@@ -80,19 +80,9 @@ test(`${N} replies in the outbox when hubd restarts: all created once, at the pr
 
 	// every message settled: queued at the provider (its answer's status; callbacks are off), or
 	// (in flight at the stop, never created) failed unconfirmed
-	const statuses = async () => {
-		const seen = new Map();
-		for (let older = 0; ;) {
-			const r = await T.a.owner.api('GET', `/api/v1/conversations/${conv}/messages?limit=200${older ? `&before=${older}` : ''}`);
-			assert.equal(r.status, 200, r.text);
-			for (const m of r.json.messages) seen.set(m.id, m);
-			if (r.json.messages.length < 200) return seen;
-			older = Math.min(...r.json.messages.map((m) => m.id));
-		}
-	};
 	let seen;
 	for (const end = Date.now() + 10000; Date.now() < end; await sleep(100)) {
-		seen = await statuses();
+		seen = await allMessages(T.a.owner, conv);
 		if (ids.every((id) => ['queued', 'failed'].includes(seen.get(id)?.status))) break;
 	}
 	const all = await fake.ctl('GET', '/messages');

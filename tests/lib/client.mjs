@@ -259,6 +259,18 @@ export async function currentSeq(sess) {
 	return r.json.seq;
 }
 
+// Every message of a conversation (paged by `before`), as a Map from id to message.
+export async function allMessages(sess, conv) {
+	const seen = new Map();
+	for (let older = 0; ;) {
+		const r = await sess.api('GET', `/api/v1/conversations/${conv}/messages?limit=200${older ? `&before=${older}` : ''}`);
+		if (r.status !== 200) throw new Error(`GET messages of ${conv}: ${r.status} ${r.text}`);
+		for (const m of r.json.messages) seen.set(m.id, m);
+		if (r.json.messages.length < 200) return seen;
+		older = Math.min(...r.json.messages.map((m) => m.id));
+	}
+}
+
 // Runs fn over items with at most `n` in flight; resolves the results in order.
 export async function pool(items, n, fn) {
 	const out = new Array(items.length);

@@ -13,7 +13,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startHub } from '../lib/hub.mjs';
-import { makeTenant, sleep } from '../lib/client.mjs';
+import { allMessages, makeTenant, sleep } from '../lib/client.mjs';
 import { startFake } from '../lib/fake.mjs';
 
 const ROUNDS = 8;
@@ -23,18 +23,6 @@ before(async () => {
 	fake = await startFake();
 });
 after(() => fake?.stop());
-
-// every message of the conversation, by id
-async function messagesOf(T, conv) {
-	const seen = new Map();
-	for (let older = 0; ;) {
-		const r = await T.a.owner.api('GET', `/api/v1/conversations/${conv}/messages?limit=200${older ? `&before=${older}` : ''}`);
-		assert.equal(r.status, 200, r.text);
-		for (const m of r.json.messages) seen.set(m.id, m);
-		if (r.json.messages.length < 200) return seen;
-		older = Math.min(...r.json.messages.map((m) => m.id));
-	}
-}
 
 test(`a graceful stop while replies stream out exits 0, ${ROUNDS} times, and loses or repeats none`, async (t) => {
 	let accepted = 0, unconfirmed = 0;
@@ -74,7 +62,7 @@ test(`a graceful stop while replies stream out exits 0, ${ROUNDS} times, and los
 			await hub.restart();
 			let seen;
 			for (const end = Date.now() + 20000; Date.now() < end; await sleep(100)) {
-				seen = await messagesOf(T, conv);
+				seen = await allMessages(T.a.owner, conv);
 				if ([...ids.keys()].every((id) => ['delivered', 'failed'].includes(seen.get(id)?.status))) break;
 			}
 			const atFake = await fake.ctl('GET', '/messages');
