@@ -32,6 +32,7 @@
 #define PREFETCH_CHAN 1024  /* a full walk queues a channel's stored rows up to this many */
 #define PREFETCH_WALK 4096  /* rows one full walk may take or queue */
 #define WALK_SEEN_MAX 16384 /* rows one full walk looks at (behind a backlog: a few ms) */
+#define WALK_CHANNELS 256   /* channels one walk looks at (an outage leaves retries on all) */
 #define FRESH_BUCKETS 256
 
 /* Rows this process just committed PENDING, per channel, in id order (commit order), so the
@@ -73,7 +74,7 @@ static struct {
 	/* the running walk */
 	int walk_seen, walk_foreign, walk_queued;
 	int walk_max; /* WALK_SEEN_MAX, or SB_OUTBOX_WALK_ROWS */
-	int64_t walk_after; /* the next walk starts after this channel (where the last was cut) */
+	int64_t walk_after; /* the next walk starts after this channel (where the last stopped) */
 	bool walk_cut, walk_full;
 	bool refill; /* a queue whose channel has more rows in the store ran dry */
 	int64_t last_full_ms; /* the last scan that walked past full channels to the limit */
@@ -726,13 +727,11 @@ static int want_row(void *ud, int64_t tenant, int64_t channel, int64_t id)
 	(void)ud;
 	if (ob.walk_full && ob.walk_seen >= ob.walk_max) {
 		ob.walk_cut = true; /* the rest waits for a later walk */
-		ob.walk_after = channel;
 		return -1;
 	}
 	ob.walk_seen++;
 	if (ob.free_left == 0 && (ob.free_left = sb_chan_free_slots()) == 0) {
 		ob.walk_cut = true;
-		ob.walk_after = channel;
 		return -1; /* every cached channel is full */
 	}
 	if (inflight_has(id) || fresh_has(channel, id))
@@ -805,11 +804,11 @@ static void walk_store(bool first_sends)
 	ob.walk_full = full;
 	int64_t next = now; /* no walk: rows may be due, look again soon */
 	if (full || ob.free_left > 0) {
-		int64_t after = ob.walk_after;
-		ob.walk_after = 0;
 		sb_store_outbox_due_filtered(sb_hub_store(), now, full ? PREFETCH_WALK : SCAN_LIMIT,
-					     full || first_sends, after, want_row, due_row, NULL,
-					     &next);
+					     full || first_sends, WALK_CHANNELS, &ob.walk_after,
+					     want_row, due_row, NULL, &next);
+		if (ob.walk_after)
+			ob.walk_cut = true; /* stopped short: the rest waits for the next walk */
 	} else {
 		ob.walk_cut = true;
 	}

@@ -345,13 +345,15 @@ int sb_store_outbox_due(struct sb_store *st, int64_t now, int limit,
 /* The same, asking want(ud, tenant, channel, id) first for each due row: 1 takes it (fn gets
  * it), 0 skips it without reading its message, -2 skips the rest of its channel's rows, -1
  * ends the scan. Reconcile rows come first, then retries, then (first_sends) first sends;
- * within each, channel by channel (those after after_channel first, then the others; 0:
- * all in id order), each channel's oldest first. next_at (may be NULL) gets when the store
+ * within each, channel by channel (those after *cursor first, then the others; 0: all in
+ * id order), each channel's oldest first, looking at max_channels channels at most (0: no
+ * bound). *cursor (may be NULL) gets where the next walk should start: the channel this one
+ * stopped in or after, 0 when it went round. next_at (may be NULL) gets when the store
  * next holds a due row the scan did not take: now when it left one (skipped, cut short, or
  * a first send stored while first sends were not looked at), else the earliest next_at of
  * the rows not yet due that it passed, 0 for none. */
 int sb_store_outbox_due_filtered(struct sb_store *st, int64_t now, int limit, bool first_sends,
-				 int64_t after_channel,
+				 int max_channels, int64_t *cursor,
 				 int (*want)(void *ud, int64_t tenant, int64_t channel, int64_t id),
 				 void (*fn)(void *ud, struct sb_outbox_row *row), void *ud,
 				 int64_t *next_at);

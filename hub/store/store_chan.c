@@ -735,7 +735,7 @@ static struct sb_outbox_row *outbox_row_get(struct sb_store *st, int64_t id)
 }
 
 int sb_store_outbox_due_filtered(struct sb_store *st, int64_t now, int limit, bool first_sends,
-				 int64_t after_channel,
+				 int max_channels, int64_t *cursor,
 				 int (*want)(void *ud, int64_t tenant, int64_t channel, int64_t id),
 				 void (*fn)(void *ud, struct sb_outbox_row *row), void *ud,
 				 int64_t *next_at)
@@ -747,8 +747,10 @@ int sb_store_outbox_due_filtered(struct sb_store *st, int64_t now, int limit, bo
 	 * second reads that channel's due rows. So a channel whose rows the caller does not
 	 * want now (want: -2) is stepped over at the cost of one seek, however long its backlog,
 	 * and another tenant's due rows are never behind it. Channels come in id order from
-	 * after_channel, then from the first up to it, so that a walk cut short resumes with
-	 * the next channel rather than the one it stopped in. Only the rows taken are joined with
+	 * the cursor, then from the first up to it, so that a walk cut short resumes with the
+	 * next channel rather than the one it stopped in. Looking at max_channels channels at
+	 * most keeps a walk's cost bounded when thousands of channels hold retries not yet due
+	 * (an outage at the provider): the next walk goes on from there. Only the rows taken are joined with
 	 * their message and contact. "state < 4" is repeated word for word so that sqlite 3.40
 	 * uses the partial index (unit.store.plans fails otherwise). */
 	static const char next_sql[] =
@@ -758,9 +760,9 @@ int sb_store_outbox_due_filtered(struct sb_store *st, int64_t now, int limit, bo
 		"SELECT id, tenant_id, next_at FROM outbox WHERE state = ?1 AND state < 4 "
 		"AND channel_id = ?2 ORDER BY next_at";
 	static const int states[] = { SB_OB_RECONCILE, SB_OB_RETRY, SB_OB_PENDING };
-	int n = 0;
+	int n = 0, visits = 0;
 	bool stop = false, left_due = false;
-	int64_t soonest = 0;
+	int64_t soonest = 0, after_channel = cursor ? *cursor : 0, resume = 0;
 	size_t ns = sizeof states / sizeof states[0] - (first_sends ? 0 : 1);
 	for (size_t k = 0; k < ns && !stop && n < limit; k++) {
 		for (int lap = 0; lap < 2 && !stop && n < limit; lap++) {
@@ -780,6 +782,11 @@ int sb_store_outbox_due_filtered(struct sb_store *st, int64_t now, int limit, bo
 				sqlite3_reset(s);
 				if (!found)
 					break;
+				if (max_channels && ++visits > max_channels) {
+					left_due = stop = true; /* this channel and the rest: next walk */
+					break;
+				}
+				resume = ch;
 				if (first > now) {
 					if (!soonest || first < soonest)
 						soonest = first;
@@ -825,6 +832,8 @@ int sb_store_outbox_due_filtered(struct sb_store *st, int64_t now, int limit, bo
 	}
 	if (stop || n >= limit)
 		left_due = true;
+	if (cursor)
+		*cursor = stop || n >= limit ? resume : 0;
 	if (next_at && !first_sends && !left_due) {
 		/* first sends were not looked at: one stored is due (its next_at is when it was
 		 * written), whether queued in memory or not */
@@ -841,7 +850,7 @@ int sb_store_outbox_due_filtered(struct sb_store *st, int64_t now, int limit, bo
 int sb_store_outbox_due(struct sb_store *st, int64_t now, int limit,
 			void (*fn)(void *ud, struct sb_outbox_row *row), void *ud)
 {
-	return sb_store_outbox_due_filtered(st, now, limit, true, 0, NULL, fn, ud, NULL);
+	return sb_store_outbox_due_filtered(st, now, limit, true, 0, NULL, NULL, fn, ud, NULL);
 }
 
 int sb_tx_outbox_mark_sending(struct sb_tx *tx, int64_t tenant, int64_t id)

@@ -603,22 +603,23 @@ static void test_due_walk(void **state)
 	struct fx *f = *state;
 	struct walk_fx w = { .tenant = f->ta, .conv = f->conv_a };
 	assert_int_equal(sb_store_run_sync(f->st, run_walk_seed, &w), 0);
-	int64_t now = sb_wall_ms() + 1, next = -1;
+	int64_t now = sb_wall_ms() + 1, next = -1, cur;
 
 	/* everything due, from the first channel: channel by channel, each channel's oldest
 	 * first; the retry an hour away is passed over and is the next due time */
 	struct walk_log l = { .w = &w };
-	assert_int_equal(sb_store_outbox_due_filtered(f->st, now, 100, true, 0, walk_want,
+	assert_int_equal(sb_store_outbox_due_filtered(f->st, now, 100, true, 0, (cur = 0, &cur), walk_want,
 						      walk_row, &l, &next), 6);
 	int64_t want_all[] = { w.ids[0][0], w.ids[0][1], w.ids[1][0], w.ids[1][1],
 			       w.ids[2][0], w.ids[2][1] };
 	assert_int_equal(l.n_seen, 6);
 	assert_memory_equal(l.seen, want_all, sizeof want_all);
 	assert_true(next > now + 3500 * 1000 && next <= now + 3600 * 1000);
+	assert_int_equal(cur, 0); /* it went round */
 
 	/* a channel that takes nothing is stepped over after its first row */
 	l = (struct walk_log){ .w = &w, .skip_channel = w.ch[0] };
-	assert_int_equal(sb_store_outbox_due_filtered(f->st, now, 100, true, 0, walk_want,
+	assert_int_equal(sb_store_outbox_due_filtered(f->st, now, 100, true, 0, (cur = 0, &cur), walk_want,
 						      walk_row, &l, &next), 4);
 	int64_t want_skip[] = { w.ids[0][0], w.ids[1][0], w.ids[1][1], w.ids[2][0], w.ids[2][1] };
 	assert_int_equal(l.n_seen, 5);
@@ -627,22 +628,38 @@ static void test_due_walk(void **state)
 
 	/* after a walk cut in ch[1], the next starts with ch[2], then ch[0], then ch[1] */
 	l = (struct walk_log){ .w = &w };
-	assert_int_equal(sb_store_outbox_due_filtered(f->st, now, 100, true, w.ch[1], walk_want,
+	assert_int_equal(sb_store_outbox_due_filtered(f->st, now, 100, true, 0, (cur = w.ch[1], &cur), walk_want,
 						      walk_row, &l, &next), 6);
 	int64_t want_rot[] = { w.ids[2][0], w.ids[2][1], w.ids[0][0], w.ids[0][1], w.ids[1][0],
 			       w.ids[1][1] };
 	assert_memory_equal(l.seen, want_rot, sizeof want_rot);
 
+	/* two channels a walk: ch[1]'s retry (not due) and ch[0]'s sends; the next walk goes on
+	 * after ch[0] (the retry again, then ch[1]'s sends), the one after that after ch[1] */
+	int64_t want_part[3][2] = { { w.ids[0][0], w.ids[0][1] }, { w.ids[1][0], w.ids[1][1] },
+				    { w.ids[2][0], w.ids[2][1] } };
+	int64_t resume[3] = { w.ch[0], w.ch[1], w.ch[2] };
+	cur = 0;
+	for (int k = 0; k < 3; k++) {
+		l = (struct walk_log){ .w = &w };
+		assert_int_equal(sb_store_outbox_due_filtered(f->st, now, 100, true, 2, &cur,
+							      walk_want, walk_row, &l, &next), 2);
+		assert_int_equal(l.n_seen, 2);
+		assert_memory_equal(l.seen, want_part[k], sizeof want_part[k]);
+		assert_int_equal(cur, resume[k]);
+		assert_int_equal(next, now);
+	}
+
 	/* -1 ends the walk where it is, with due rows left */
 	l = (struct walk_log){ .w = &w, .stop_after = 3 };
-	assert_int_equal(sb_store_outbox_due_filtered(f->st, now, 100, true, 0, walk_want,
+	assert_int_equal(sb_store_outbox_due_filtered(f->st, now, 100, true, 0, (cur = 0, &cur), walk_want,
 						      walk_row, &l, &next), 3);
 	assert_int_equal(l.n_seen, 4);
 	assert_int_equal(next, now);
 
 	/* retries only: the one retry is not due yet; first sends are stored, so one is due */
 	l = (struct walk_log){ .w = &w };
-	assert_int_equal(sb_store_outbox_due_filtered(f->st, now, 100, false, 0, walk_want,
+	assert_int_equal(sb_store_outbox_due_filtered(f->st, now, 100, false, 0, (cur = 0, &cur), walk_want,
 						      walk_row, &l, &next), 0);
 	assert_int_equal(l.n_seen, 0);
 	assert_int_equal(next, now);
