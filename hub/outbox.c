@@ -75,7 +75,7 @@ static struct {
 	int walk_seen, walk_foreign, walk_queued;
 	int walk_max; /* WALK_SEEN_MAX, or SB_OUTBOX_WALK_ROWS */
 	int64_t walk_after; /* the next walk starts after this channel (where the last stopped) */
-	bool walk_cut, walk_full;
+	bool walk_full;
 	bool refill; /* a queue whose channel has more rows in the store ran dry */
 	int64_t last_full_ms; /* the last scan that walked past full channels to the limit */
 	/* ids in flight on this process, so a row is never picked twice */
@@ -223,11 +223,17 @@ static bool fresh_has(int64_t channel, int64_t id)
 	return false;
 }
 
-/* May the store's row id join its channel's queue q (NULL: none yet), from a full walk? */
+/* Can a full walk queue no more of the store's rows on q (NULL: none yet)? */
+static bool fresh_full(const struct fresh_q *q)
+{
+	return ob.stopping || ob.n_fresh >= FRESH_MAX || (q && q->n >= PREFETCH_CHAN);
+}
+
+/* May the store's row id join its channel's queue q (NULL: none yet), from a full walk?
+ * (ids ascend along a queue) */
 static bool fresh_room(const struct fresh_q *q, int64_t id)
 {
-	return !ob.stopping && ob.n_fresh < FRESH_MAX &&
-	       (!q || !q->n || (q->n < PREFETCH_CHAN && fresh_at(q, q->n - 1)->id < id));
+	return !fresh_full(q) && (!q || !q->n || fresh_at(q, q->n - 1)->id < id);
 }
 
 /* Appends a row (its id above every queued one's) to q. */
@@ -725,15 +731,11 @@ static void due_row(void *ud, struct sb_outbox_row *row)
 static int want_row(void *ud, int64_t tenant, int64_t channel, int64_t id)
 {
 	(void)ud;
-	if (ob.walk_full && ob.walk_seen >= ob.walk_max) {
-		ob.walk_cut = true; /* the rest waits for a later walk */
-		return -1;
-	}
+	if (ob.walk_full && ob.walk_seen >= ob.walk_max)
+		return -1; /* the rest waits for a later walk */
 	ob.walk_seen++;
-	if (ob.free_left == 0 && (ob.free_left = sb_chan_free_slots()) == 0) {
-		ob.walk_cut = true;
+	if (ob.free_left == 0 && (ob.free_left = sb_chan_free_slots()) == 0)
 		return -1; /* every cached channel is full */
-	}
 	if (inflight_has(id) || fresh_has(channel, id))
 		return 0; /* already on its way */
 	ob.walk_foreign++;
@@ -750,7 +752,7 @@ static int want_row(void *ud, int64_t tenant, int64_t channel, int64_t id)
 	q->more = true;
 	/* a full queue takes none of the channel's later rows either; a row older than the
 	 * queue's last may be followed by younger ones that fit */
-	return q->n >= PREFETCH_CHAN || ob.n_fresh >= FRESH_MAX || ob.stopping ? -2 : 0;
+	return fresh_full(q) ? -2 : 0;
 }
 
 /* Queued rows of channels with free slots, oldest first per channel. */
@@ -800,20 +802,17 @@ static void walk_store(bool first_sends)
 	}
 	ob.free_left = full ? -1 : sb_chan_free_slots();
 	ob.walk_seen = ob.walk_foreign = ob.walk_queued = 0;
-	ob.walk_cut = false;
 	ob.walk_full = full;
 	int64_t next = now; /* no walk: rows may be due, look again soon */
-	if (full || ob.free_left > 0) {
+	bool walked = full || ob.free_left > 0;
+	if (walked)
 		sb_store_outbox_due_filtered(sb_hub_store(), now, full ? PREFETCH_WALK : SCAN_LIMIT,
 					     full || first_sends, WALK_CHANNELS, &ob.walk_after,
 					     want_row, due_row, NULL, &next);
-		if (ob.walk_after)
-			ob.walk_cut = true; /* stopped short: the rest waits for the next walk */
-	} else {
-		ob.walk_cut = true;
-	}
-	/* caught up: every due row of the store is queued here or on its way */
-	if ((full || first_sends) && !ob.walk_cut && !ob.walk_foreign && ob.walk_seen < SCAN_LIMIT)
+	/* caught up: the walk went round (walk_after is where one that stopped short goes on),
+	 * and every due row of the store is queued here or on its way */
+	if ((full || first_sends) && walked && !ob.walk_after && !ob.walk_foreign &&
+	    ob.walk_seen < SCAN_LIMIT)
 		ob.db_backlog = false;
 	if (next)
 		schedule(next < sb_wall_ms() + 20 ? sb_wall_ms() + 20 : next);

@@ -117,13 +117,17 @@ void sb_sandbox_stop(void)
 {
 	/* a sequence waiting on its timer would never fire again; one in a write job or a post
 	 * ends through that job's or post's done (abandoned at a stop) */
+	int dropped = 0;
 	for (struct cb_timer *t = cbs, *n; t; t = n) {
 		n = t->next;
 		if (t->armed) {
 			sb_timer_stop(&t->timer);
 			cb_free(t);
+			dropped++;
 		}
 	}
+	if (dropped) /* the simulator shows those messages at their last status */
+		sb_log(SB_LOG_INFO, "msg=sandbox_callbacks_dropped n=%d", dropped);
 }
 
 static void cb_posted(void *arg, const struct sb_httpc_res *res)
