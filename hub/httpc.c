@@ -211,13 +211,16 @@ static void *httpc_main(void *unused)
 	(void)unused;
 	for (;;) {
 		pthread_mutex_lock(&hc.mu);
+		bool stop = hc.stop;
+		if (stop) {
+			/* what is still queued stays there: sb_httpc_fini abandons it */
+			pthread_mutex_unlock(&hc.mu);
+			break;
+		}
 		struct sb_httpc_job *q = hc.queue;
 		hc.queue = NULL;
 		hc.woken = false;
-		bool stop = hc.stop;
 		pthread_mutex_unlock(&hc.mu);
-		if (stop)
-			break;
 		/* jobs were pushed newest first: add them oldest first */
 		struct sb_httpc_job *rev = NULL;
 		while (q) {

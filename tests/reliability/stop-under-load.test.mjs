@@ -55,7 +55,9 @@ test(`a graceful stop while replies stream out exits 0, ${ROUNDS} times, and los
 			stopping = true;
 			await Promise.all(agents);
 			const err = hub.stderr();
-			assert.deepEqual(st, { code: 0, signal: null }, `round ${round}: hubd did not stop cleanly (${inFlight} requests at the fake)\n${err.split('\n').filter((l) => /assert|error/i.test(l)).join('\n')}`);
+			const san = err.indexOf('==ERROR: ');
+			const why = san >= 0 ? err.slice(san - 10, san + 4000) : err.split('\n').filter((l) => /assert|error/i.test(l)).join('\n');
+			assert.deepEqual(st, { code: 0, signal: null }, `round ${round}: hubd did not stop cleanly (${inFlight} requests at the fake)\n${why}`);
 			assert.ok(ids.size > 100, `round ${round}: only ${ids.size} replies accepted: the stop proved nothing`);
 
 			await fake.ctl('POST', '/script', { steps: [], default: '201' });

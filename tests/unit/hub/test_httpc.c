@@ -185,6 +185,35 @@ static void test_answered_then_abandoned(void **state)
 	close(lfd);
 }
 
+/* Requests submitted just before the stop: each one's done runs exactly once, whether the
+ * client's thread had taken it from the queue, handed it to libcurl, or neither. (The thread
+ * used to take the queue and then see the stop, and drop what it had taken: never done,
+ * leaked with its owner's op; found by reliability-stop-under-load under LeakSanitizer.) */
+static void test_stop_right_after_submit(void **state)
+{
+	(void)state;
+	int port;
+	int lfd = listen_fd(&port); /* never accepts: connections wait in its backlog */
+	enum { ROUNDS = 200, N = 4 };
+	for (int r = 0; r < ROUNDS; r++) {
+		assert_int_equal(sb_httpc_init(2000, 5000, NULL, false), 0);
+		struct seen s[N] = { 0 };
+		for (int i = 0; i < N; i++) {
+			submit(port, &s[i]);
+			if (r % 3 == i % 3)
+				usleep((useconds_t)(r % 7) * 20); /* vary where the thread is at the stop */
+		}
+		sb_httpc_fini();
+		run_mail();
+		for (int i = 0; i < N; i++) {
+			if (s[i].calls != 1)
+				fail_msg("round %d request %d: done ran %d times", r, i, s[i].calls);
+			assert_null(s[i].owned);
+		}
+	}
+	close(lfd);
+}
+
 static void test_submit_after_fini(void **state)
 {
 	(void)state;
@@ -199,6 +228,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_answered_then_abandoned),
+		cmocka_unit_test(test_stop_right_after_submit),
 		cmocka_unit_test(test_submit_after_fini),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
