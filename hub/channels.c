@@ -403,6 +403,11 @@ void sb_channels_stop(void)
 	 * settle was submitted to a stopped writer: an assertion, and an abort at a graceful
 	 * stop under load. */
 	sb_loop_run_mail();
+	/* Marks and settles still with the writer: their dones run now, so a send marked but
+	 * never sent goes back to RETRY (and its settle commits) before the writer stops */
+	if (!sb_store_quiesce(sb_hub_store(), 3000))
+		sb_log(SB_LOG_WARN, "msg=stop_writes_pending depth=%zu",
+		       sb_store_queue_depth(sb_hub_store()));
 	sb_sandbox_stop();
 	for (int i = 0; i < CHAN_BUCKETS; i++) {
 		chans_by_key[i] = NULL;

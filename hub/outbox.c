@@ -531,10 +531,34 @@ static void classify(struct send_op *op, const struct sb_httpc_res *res)
 	settle(op);
 }
 
+/* At a stop, a send marked SENDING whose request never left (still queued for a connection,
+ * or its mark committed after the stop began) goes back to RETRY, due at once: the next start
+ * sends it instead of failing it "unconfirmed" (nothing to look it up by). Only while the
+ * writer still commits; otherwise it stays SENDING, as any row in flight at a crash. */
+static bool unsend(struct send_op *op)
+{
+	if (op->lookup || !sb_store_running(sb_hub_store()))
+		return false;
+	op->state = SB_OB_RETRY;
+	op->next_at = sb_wall_ms();
+	op->reason[0] = '\0';
+	sb_log(SB_LOG_INFO, "msg=outbox_unsent tenant=%lld outbox=%lld state=retry",
+	       (long long)op->row->tenant, (long long)op->row->id);
+	settle(op);
+	return true;
+}
+
 static void http_done(void *arg, const struct sb_httpc_res *res)
 {
+	struct send_op *op = arg;
 	if (res->abandoned) {
-		op_free(arg); /* still SENDING (RECONCILE for a lookup): the next start decides */
+		struct chan_rt *c = sb_chan_get(op->row->tenant, op->row->channel);
+		if (!res->sent && c) {
+			c->inflight--;
+			if (unsend(op))
+				return;
+		}
+		op_free(op); /* still SENDING (RECONCILE for a lookup): the next start decides */
 		return;
 	}
 	classify(arg, res);
@@ -634,10 +658,17 @@ static void mark_batch_done(void *arg, int rc)
 		struct chan_rt *c = sb_chan_get(op->row->tenant, op->row->channel);
 		if (c)
 			c->inflight--; /* the slot reserved while the mark committed */
-		if (rc || op->mark_rc || !c || ob.stopping) {
+		if (rc || op->mark_rc || !c) {
 			inflight_del(op->row->id);
 			op_free(op);
 			freed = true;
+			continue;
+		}
+		if (ob.stopping && !op->settle_after_mark) {
+			if (!unsend(op)) { /* marked, and it will not leave now */
+				inflight_del(op->row->id);
+				op_free(op);
+			}
 			continue;
 		}
 		if (op->settle_after_mark) {

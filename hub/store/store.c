@@ -759,6 +759,19 @@ void sb_store_drain(struct sb_store *st)
 	}
 }
 
+bool sb_store_quiesce(struct sb_store *st, int wait_ms)
+{
+	uint64_t end = sb_now_us() + (uint64_t)wait_ms * 1000;
+	for (;;) {
+		sb_store_drain(st); /* a done may submit more: the depth counts those too */
+		if (!sb_store_queue_depth(st))
+			return true;
+		if (!st->started || sb_now_us() > end)
+			return false;
+		usleep(500); /* a stop only: no need for a wake-up of its own */
+	}
+}
+
 void sb_store_stop(struct sb_store *st)
 {
 	if (!st->started)

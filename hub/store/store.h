@@ -97,6 +97,10 @@ void sb_store_drain(struct sb_store *st);
 /* Lets queued jobs commit, then stops the writer and drains. */
 void sb_store_stop(struct sb_store *st);
 size_t sb_store_queue_depth(struct sb_store *st);
+/* On the loop thread, at a stop, while the writer runs: waits until every job submitted so
+ * far, and every job their done submits in turn, has committed and had its done run here.
+ * False if some are still out after wait_ms. */
+bool sb_store_quiesce(struct sb_store *st, int wait_ms);
 /* Does the writer take jobs (between sb_store_start and sb_store_stop)? Loop thread. */
 bool sb_store_running(struct sb_store *st);
 

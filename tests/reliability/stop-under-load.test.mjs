@@ -89,3 +89,63 @@ test(`a graceful stop while replies stream out exits 0, ${ROUNDS} times, and los
 	}
 	t.diagnostic(`${accepted} replies accepted over ${ROUNDS} stops; ${unconfirmed} abandoned in flight and failed "unconfirmed"`);
 });
+
+// Sends queued behind a busy connection at a stop never left: the next start sends them. With
+// one connection to the provider (SB_PROVIDER_CONNS=1) and the fake holding each create 4 s, the
+// first reply is in flight and five wait in the HTTP client when hubd is stopped. Those five go
+// back to RETRY before the writer stops (msg=outbox_unsent) and are delivered after the restart,
+// created once each; the one in flight, which the fake dropped with its connection, fails
+// "unconfirmed" (nothing to look it up by) and is never created. (They all failed "unconfirmed"
+// before: a deploy with sends queued failed them visibly.)
+test('a stop with sends still queued in the HTTP client sends them after the restart', async () => {
+	await fake.ctl('POST', '/reset');
+	await fake.ctl('POST', '/callbacks', { mode: 'normal', retries: 8, retry_base_ms: 150 });
+	await fake.ctl('POST', '/script', { steps: [], default: { action: 'delay', ms: 4000, then: '201' } });
+	const hub = await startHub({ env: { SB_PWHASH: 'min', SB_PROVIDER_CONNS: '1', SB_RECONCILE_MS: '2000' } });
+	try {
+		const T = await makeTenant(hub, 'Queued');
+		const ch = await T.a.owner.api('POST', '/api/v1/channels', { kind: 'sms', name: 'Main', max_inflight: 8, config: { account_sid: fake.account, auth_token: fake.token, from: '+15005550006', api_base: fake.base } });
+		assert.equal(ch.status, 201, ch.text);
+		const c = await T.a.owner.api('POST', '/api/v1/contacts', { name: 'Queued', phone: '+14155550112' });
+		const v = await T.a.owner.api('POST', '/api/v1/conversations', { contact_id: c.json.id, channel_id: ch.json.id });
+		const conv = v.json.id;
+		const ids = [];
+		for (let i = 0; i < 6; i++) {
+			const r = await T.a.agent.api('POST', `/api/v1/conversations/${conv}/messages`, { body: `queued #${i}`, client_id: `q-${i}` });
+			assert.equal(r.status, 201, r.text);
+			ids.push(r.json.id);
+		}
+		let st;
+		for (const end = Date.now() + 5000; Date.now() < end; await sleep(20)) {
+			st = await fake.ctl('GET', '/requests');
+			if (st.in_flight >= 1) break;
+		}
+		assert.equal(st.in_flight, 1, `one create at the fake before the stop: ${JSON.stringify(st)}`);
+		await sleep(200); // the other five are marked SENDING and wait for the one connection
+		assert.deepEqual(await hub.stop(), { code: 0, signal: null }, hub.stderr().slice(-3000));
+		const unsent = hub.stderr().split('\n').filter((l) => l.includes('msg=outbox_unsent'));
+		assert.equal(unsent.length, 5, `five sends went back to RETRY at the stop:\n${unsent.join('\n')}`);
+		assert.ok(!/outbox_settle_failed|stop_writes_pending/.test(hub.stderr()), hub.stderr().slice(-3000));
+
+		await fake.ctl('POST', '/script', { steps: [], default: '201' });
+		await hub.restart();
+		let seen;
+		for (const end = Date.now() + 20000; Date.now() < end; await sleep(100)) {
+			seen = await allMessages(T.a.owner, conv);
+			if (ids.every((id) => ['delivered', 'failed'].includes(seen.get(id)?.status))) break;
+		}
+		const created = new Map();
+		for (const m of await fake.ctl('GET', '/messages')) created.set(m.body, (created.get(m.body) ?? 0) + 1);
+		const first = seen.get(ids[0]);
+		assert.equal(first?.status, 'failed', JSON.stringify(first));
+		assert.equal(first.status_code, 'unconfirmed', JSON.stringify(first));
+		assert.ok(!created.has('queued #0'), 'the create dropped with its connection was not made');
+		for (let i = 1; i < 6; i++) {
+			const m = seen.get(ids[i]);
+			assert.equal(m?.status, 'delivered', `reply #${i}: ${JSON.stringify(m)}`);
+			assert.equal(created.get(`queued #${i}`), 1, `reply #${i} created once`);
+		}
+	} finally {
+		await hub.cleanup();
+	}
+});
