@@ -45,6 +45,8 @@ struct fresh_q {
 	struct sb_outbox_row **ring;
 	size_t head, n, cap;
 	bool more; /* the last full walk left rows of this channel in the store */
+	uint64_t walk_gen; /* the walk that pushed walk_pushed of the rows queued here */
+	size_t walk_pushed;
 };
 
 struct send_op;
@@ -73,6 +75,7 @@ static struct {
 	size_t n_fresh;
 	/* the running walk */
 	int walk_seen, walk_foreign, walk_queued;
+	uint64_t walk_gen; /* counts walks: which rows of a queue this walk pushed */
 	int walk_max; /* WALK_SEEN_MAX, or SB_OUTBOX_WALK_ROWS */
 	int64_t walk_after; /* the next walk starts after this channel (where the last stopped) */
 	bool walk_full;
@@ -742,7 +745,14 @@ static void due_row(void *ud, struct sb_outbox_row *row)
 		struct chan_rt *c = sb_chan_get(row->tenant, row->channel);
 		struct fresh_q *q = fresh_find(row->channel, false);
 		if (c && (c->inflight >= sb_chan_cap(c) || (q && q->n)) && fresh_room(q, row->id)) {
-			fresh_push(q ? q : fresh_find(row->channel, true), row);
+			if (!q)
+				q = fresh_find(row->channel, true);
+			if (q->walk_gen != ob.walk_gen) {
+				q->walk_gen = ob.walk_gen;
+				q->walk_pushed = 0;
+			}
+			q->walk_pushed++;
+			fresh_push(q, row);
 			ob.walk_queued++;
 			return;
 		}
@@ -767,17 +777,30 @@ static int want_row(void *ud, int64_t tenant, int64_t channel, int64_t id)
 	ob.walk_seen++;
 	if (ob.free_left == 0 && (ob.free_left = sb_chan_free_slots()) == 0)
 		return -1; /* every cached channel is full */
-	if (inflight_has(id) || fresh_has(channel, id))
+	if (inflight_has(id))
+		return 0; /* already on its way */
+	struct chan_rt *c = sb_chan_get(tenant, channel);
+	struct fresh_q *q = fresh_find(channel, false);
+	if (c && c->inflight >= sb_chan_cap(c) && q &&
+	    q->n > (q->walk_gen == ob.walk_gen ? q->walk_pushed : 0)) {
+		/* full, with rows queued here before this walk: its rows are stepped over, not
+		 * read one by one to find each queued one again (behind a backlog of thousands,
+		 * at every walk: most of the loop's time). Once the queue runs dry a walk
+		 * (REFILL_MS) reads on from the store. */
+		q->more = true;
+		return -2;
+	}
+	if (fresh_has(channel, id))
 		return 0; /* already on its way */
 	ob.walk_foreign++;
-	struct chan_rt *c = sb_chan_get(tenant, channel);
 	if (!c)
 		return -2; /* gone or disabled: none of its rows can leave */
 	if (c->inflight < sb_chan_cap(c))
 		return 1;
 	if (!ob.walk_full)
 		return -2; /* full: its rows wait for a slot */
-	struct fresh_q *q = fresh_find(channel, true);
+	if (!q)
+		q = fresh_find(channel, true);
 	if (fresh_room(q, id))
 		return 1; /* a send is queued behind the channel's others (due_row) */
 	q->more = true;
@@ -833,6 +856,7 @@ static void walk_store(bool first_sends)
 	}
 	ob.free_left = full ? -1 : sb_chan_free_slots();
 	ob.walk_seen = ob.walk_foreign = ob.walk_queued = 0;
+	ob.walk_gen++;
 	ob.walk_full = full;
 	int64_t next = now; /* no walk: rows may be due, look again soon */
 	bool walked = full || ob.free_left > 0;
@@ -840,6 +864,9 @@ static void walk_store(bool first_sends)
 		sb_store_outbox_due_filtered(sb_hub_store(), now, full ? PREFETCH_WALK : SCAN_LIMIT,
 					     full || first_sends, WALK_CHANNELS, &ob.walk_after,
 					     want_row, due_row, NULL, &next);
+	static int rows_read;
+	sb_metrics_add(sb_metrics_counter_at(&rows_read, "sb_outbox_walk_rows_total"),
+		       (uint64_t)ob.walk_seen);
 	/* caught up: the walk went round (walk_after is where one that stopped short goes on),
 	 * and every due row of the store is queued here or on its way */
 	if ((full || first_sends) && walked && !ob.walk_after && !ob.walk_foreign &&
