@@ -239,8 +239,15 @@ static bool fresh_room(const struct fresh_q *q, int64_t id)
 	return !fresh_full(q) && (!q || !q->n || fresh_at(q, q->n - 1)->id < id);
 }
 
-/* Appends a row (its id above every queued one's) to q. */
-static void fresh_push(struct fresh_q *q, struct sb_outbox_row *row)
+/* May the store's row id go before every row queued on q (an older row: a retry that fell
+ * due, a row a restart or an overflow left) so that a busy channel's queue never holds it
+ * back for as long as new replies keep it from running dry? (ids ascend along a queue) */
+static bool fresh_older(const struct fresh_q *q, int64_t id)
+{
+	return q && q->n && id < fresh_at(q, 0)->id && !ob.stopping && ob.n_fresh < FRESH_MAX;
+}
+
+static void fresh_grow(struct fresh_q *q)
 {
 	if (q->n == q->cap) {
 		size_t cap = q->cap ? q->cap * 2 : 64;
@@ -252,7 +259,24 @@ static void fresh_push(struct fresh_q *q, struct sb_outbox_row *row)
 		q->cap = cap;
 		q->head = 0;
 	}
+}
+
+/* Appends a row (its id above every queued one's) to q. */
+static void fresh_push(struct fresh_q *q, struct sb_outbox_row *row)
+{
+	fresh_grow(q);
 	q->ring[(q->head + q->n) % q->cap] = row;
+	q->n++;
+	q->tenant = row->tenant;
+	ob.n_fresh++;
+}
+
+/* Puts a row (its id below every queued one's) at the head of q. */
+static void fresh_push_front(struct fresh_q *q, struct sb_outbox_row *row)
+{
+	fresh_grow(q);
+	q->head = (q->head + q->cap - 1) % q->cap;
+	q->ring[q->head] = row;
 	q->n++;
 	q->tenant = row->tenant;
 	ob.n_fresh++;
@@ -744,7 +768,10 @@ static void due_row(void *ud, struct sb_outbox_row *row)
 	if (ob.walk_full && (row->state == SB_OB_PENDING || row->state == SB_OB_RETRY)) {
 		struct chan_rt *c = sb_chan_get(row->tenant, row->channel);
 		struct fresh_q *q = fresh_find(row->channel, false);
-		if (c && (c->inflight >= sb_chan_cap(c) || (q && q->n)) && fresh_room(q, row->id)) {
+		bool back = c && (c->inflight >= sb_chan_cap(c) || (q && q->n)) &&
+			    fresh_room(q, row->id);
+		bool front = !back && c && c->inflight >= sb_chan_cap(c) && fresh_older(q, row->id);
+		if (back || front) {
 			if (!q)
 				q = fresh_find(row->channel, true);
 			if (q->walk_gen != ob.walk_gen) {
@@ -752,7 +779,10 @@ static void due_row(void *ud, struct sb_outbox_row *row)
 				q->walk_pushed = 0;
 			}
 			q->walk_pushed++;
-			fresh_push(q, row);
+			if (front)
+				fresh_push_front(q, row);
+			else
+				fresh_push(q, row);
 			ob.walk_queued++;
 			return;
 		}
@@ -769,7 +799,7 @@ static void due_row(void *ud, struct sb_outbox_row *row)
  * most (SB_OUTBOX_WALK_ROWS). A walk cut short resumes at the next channel (walk_after). A
  * channel whose rows the walk left in the store is marked (more), so that its queue running
  * dry asks for the next walk. */
-static int want_row(void *ud, int64_t tenant, int64_t channel, int64_t id)
+static int want_row(void *ud, int64_t tenant, int64_t channel, int64_t id, int state)
 {
 	(void)ud;
 	if (ob.walk_full && ob.walk_seen >= ob.walk_max)
@@ -781,6 +811,9 @@ static int want_row(void *ud, int64_t tenant, int64_t channel, int64_t id)
 		return 0; /* already on its way */
 	struct chan_rt *c = sb_chan_get(tenant, channel);
 	struct fresh_q *q = fresh_find(channel, false);
+	if (ob.walk_full && state != SB_OB_RECONCILE && c && c->inflight >= sb_chan_cap(c) &&
+	    fresh_older(q, id))
+		return 1; /* older than all it queued: goes first (due_row) */
 	if (c && c->inflight >= sb_chan_cap(c) && q &&
 	    q->n > (q->walk_gen == ob.walk_gen ? q->walk_pushed : 0)) {
 		/* full, with rows queued here before this walk: its rows are stepped over, not

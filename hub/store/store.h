@@ -346,7 +346,7 @@ int sb_tx_optout_get(struct sb_tx *tx, int64_t tenant, const char *sender, const
  * of the row's heap parts. Returns the count. */
 int sb_store_outbox_due(struct sb_store *st, int64_t now, int limit,
 			void (*fn)(void *ud, struct sb_outbox_row *row), void *ud);
-/* The same, asking want(ud, tenant, channel, id) first for each due row: 1 takes it (fn gets
+/* The same, asking want(ud, tenant, channel, id, state) first for each due row: 1 takes it (fn gets
  * it), 0 skips it without reading its message, -2 skips the rest of its channel's rows, -1
  * ends the scan. Reconcile rows come first, then retries, then (first_sends) first sends;
  * within each, channel by channel (those after *cursor first, then the others; 0: all in
@@ -358,7 +358,8 @@ int sb_store_outbox_due(struct sb_store *st, int64_t now, int limit,
  * the rows not yet due that it passed, 0 for none. */
 int sb_store_outbox_due_filtered(struct sb_store *st, int64_t now, int limit, bool first_sends,
 				 int max_channels, int64_t *cursor,
-				 int (*want)(void *ud, int64_t tenant, int64_t channel, int64_t id),
+				 int (*want)(void *ud, int64_t tenant, int64_t channel, int64_t id,
+						     int state),
 				 void (*fn)(void *ud, struct sb_outbox_row *row), void *ud,
 				 int64_t *next_at);
 /* pending/retry -> sending (attempts + 1); SB_ECONFLICT when the row moved on. */

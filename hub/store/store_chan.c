@@ -736,7 +736,8 @@ static struct sb_outbox_row *outbox_row_get(struct sb_store *st, int64_t id)
 
 int sb_store_outbox_due_filtered(struct sb_store *st, int64_t now, int limit, bool first_sends,
 				 int max_channels, int64_t *cursor,
-				 int (*want)(void *ud, int64_t tenant, int64_t channel, int64_t id),
+				 int (*want)(void *ud, int64_t tenant, int64_t channel, int64_t id,
+						     int state),
 				 void (*fn)(void *ud, struct sb_outbox_row *row), void *ud,
 				 int64_t *next_at)
 {
@@ -808,7 +809,8 @@ int sb_store_outbox_due_filtered(struct sb_store *st, int64_t now, int limit, bo
 							soonest = at;
 						break;
 					}
-					int w = want ? want(ud, sqlite3_column_int64(s, 1), ch, id) : 1;
+					int w = want ? want(ud, sqlite3_column_int64(s, 1), ch, id, states[k])
+						     : 1;
 					if (w < 0 || n >= limit) {
 						left_due = true; /* this row at least is still due */
 						stop = w == -1 || n >= limit;

@@ -216,3 +216,36 @@ test('walks step over a full channel\'s rows already queued in memory', async (t
 		f.stop();
 	}
 });
+
+// A due retry goes before the replies queued after it. The first reply is refused once
+// (429, Retry-After: 1); then 80 more queue behind a channel of 2 requests in flight to a
+// provider that takes 150 ms (~13 a second, ~6 s of queue). The retry falls due after 1 s and
+// must be created well before the queue's end. (It used to wait until the channel's queue
+// ran dry: created last, after all 80, and for as long as new replies kept the queue from
+// running dry.)
+test('a retry that falls due goes before the replies queued behind a busy channel', async (t) => {
+	const LATER = 80;
+	const h = await startHub({ env: { SB_PWHASH: 'min' } });
+	const f = await startFake();
+	try {
+		await f.ctl('POST', '/callbacks', { mode: 'none' });
+		await f.ctl('POST', '/script', { steps: [{ action: '429', retry_after: 1 }], default: { action: 'delay', ms: 150, then: '201' } });
+		const A = await threadOn('Retry first', '+14155550194', h, f);
+		await reply(A.T, A.conv, 'first', 1);
+		for (const end = Date.now() + 5000; (await f.ctl('GET', '/requests')).requests < 1 && Date.now() < end;) await sleep(10);
+		await reply(A.T, A.conv, 'later', LATER);
+		let list = [];
+		for (const end = Date.now() + 20000; Date.now() < end; await sleep(100)) {
+			list = await f.ctl('GET', '/messages');
+			if (list.length >= LATER + 1) break;
+		}
+		const bodies = list.map((m) => m.body);
+		assert.equal(new Set(bodies).size, LATER + 1, `all created once: ${bodies.length} creates`);
+		const at = bodies.indexOf('first 0');
+		assert.ok(at >= 0 && at < LATER - 20, `the retry was created ${at + 1}th of ${LATER + 1}`);
+		t.diagnostic(`the retry was created ${at + 1}th of ${LATER + 1}`);
+	} finally {
+		await h.cleanup();
+		f.stop();
+	}
+});

@@ -576,12 +576,16 @@ struct walk_log {
 	int stop_after;       /* want answers -1 once this many were taken (0: never) */
 	int64_t seen[16];
 	int n_seen, taken;
+	int64_t want_id; /* the row want was last asked about, and its state */
+	int want_state;
 };
 
-static int walk_want(void *ud, int64_t tenant, int64_t channel, int64_t id)
+static int walk_want(void *ud, int64_t tenant, int64_t channel, int64_t id, int state)
 {
 	struct walk_log *l = ud;
 	assert_int_equal(tenant, l->w->tenant);
+	l->want_id = id;
+	l->want_state = state;
 	if (l->n_seen < 16)
 		l->seen[l->n_seen++] = id;
 	if (channel == l->skip_channel)
@@ -594,7 +598,10 @@ static int walk_want(void *ud, int64_t tenant, int64_t channel, int64_t id)
 
 static void walk_row(void *ud, struct sb_outbox_row *row)
 {
-	(void)ud;
+	struct walk_log *l = ud;
+	/* want was told the state of the row fn now gets */
+	assert_int_equal(row->id, l->want_id);
+	assert_int_equal(row->state, l->want_state);
 	sb_outbox_row_free(row);
 }
 
