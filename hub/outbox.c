@@ -100,6 +100,7 @@ struct send_op {
 	int64_t next_at;
 	char provider_id[64], status[16], code[32], reason[200];
 	bool opt_out;
+	bool unsent; /* its request never left (a stop): the attempt its mark counted is undone */
 	char sender[64];
 };
 
@@ -347,6 +348,8 @@ static int settle_run(struct sb_tx *tx, void *arg)
 				     op->reason[0] ? op->reason : NULL);
 	if (!rc && op->opt_out)
 		rc = sb_tx_optout_set(tx, op->row->tenant, op->sender, op->row->to, true);
+	if (!rc && op->unsent)
+		rc = sb_tx_outbox_attempt_undo(tx, op->row->tenant, op->row->id);
 	return rc;
 }
 
@@ -569,6 +572,7 @@ static bool unsend(struct send_op *op)
 	op->state = SB_OB_RETRY;
 	op->next_at = sb_wall_ms();
 	op->reason[0] = '\0';
+	op->unsent = true;
 	sb_log(SB_LOG_INFO, "msg=outbox_unsent tenant=%lld outbox=%lld state=retry",
 	       (long long)op->row->tenant, (long long)op->row->id);
 	settle(op);

@@ -364,6 +364,8 @@ int sb_store_outbox_due_filtered(struct sb_store *st, int64_t now, int limit, bo
 				 int64_t *next_at);
 /* pending/retry -> sending (attempts + 1); SB_ECONFLICT when the row moved on. */
 int sb_tx_outbox_mark_sending(struct sb_tx *tx, int64_t tenant, int64_t id);
+/* Undoes the attempt a mark counted, for a request that never left (a stop). */
+int sb_tx_outbox_attempt_undo(struct sb_tx *tx, int64_t tenant, int64_t id);
 /* The outcome of a send or lookup. state is the outbox row's next state; status/code/reason
  * go to the message (status NULL: unchanged); provider_id (may be NULL) is recorded. */
 int sb_tx_outbox_settle(struct sb_tx *tx, int64_t tenant, int64_t id, int state, int64_t next_at,

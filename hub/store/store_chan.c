@@ -869,6 +869,15 @@ int sb_tx_outbox_mark_sending(struct sb_tx *tx, int64_t tenant, int64_t id)
 	return rc;
 }
 
+int sb_tx_outbox_attempt_undo(struct sb_tx *tx, int64_t tenant, int64_t id)
+{
+	sqlite3_stmt *s = TX_STMT(tx, "UPDATE outbox SET attempts = attempts - 1 "
+				      "WHERE tenant_id = ?1 AND id = ?2 AND attempts > 0");
+	sqlite3_bind_int64(s, 1, tenant);
+	sqlite3_bind_int64(s, 2, id);
+	return store__exec_done(s, tx->db, "outbox_attempt_undo");
+}
+
 int sb_tx_outbox_settle(struct sb_tx *tx, int64_t tenant, int64_t id, int state, int64_t next_at,
 			const char *provider_id, const char *status, const char *code,
 			const char *reason)

@@ -15,6 +15,7 @@ import assert from 'node:assert/strict';
 import { startHub } from '../lib/hub.mjs';
 import { allMessages, makeTenant, sleep } from '../lib/client.mjs';
 import { startFake } from '../lib/fake.mjs';
+import { sql } from './fixture.mjs';
 
 const ROUNDS = 8;
 let fake;
@@ -145,6 +146,10 @@ test('a stop with sends still queued in the HTTP client sends them after the res
 			assert.equal(m?.status, 'delivered', `reply #${i}: ${JSON.stringify(m)}`);
 			assert.equal(created.get(`queued #${i}`), 1, `reply #${i} created once`);
 		}
+		// the attempt that never left is not counted: one attempt each
+		const attempts = sql(hub.dbPath, `SELECT message_id, attempts FROM outbox WHERE message_id IN (${ids.slice(1).join(',')})`);
+		assert.equal(attempts.length, 5, JSON.stringify(attempts));
+		for (const a of attempts) assert.equal(a.attempts, 1, `attempts of message ${a.message_id}: ${JSON.stringify(attempts)}`);
 	} finally {
 		await hub.cleanup();
 	}
