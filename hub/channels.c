@@ -328,7 +328,7 @@ int sb_chan_free_slots(void)
 	int n = 0;
 	for (size_t i = 0; i < CHAN_BUCKETS; i++)
 		for (struct chan_rt *c = chans[i]; c; c = c->next)
-			if (c->inflight < sb_chan_cap(c))
+			if (!sb_chan_full(c))
 				n += sb_chan_cap(c) - c->inflight;
 	return n;
 }

@@ -41,6 +41,11 @@ static inline int sb_chan_cap(const struct chan_rt *c)
 {
 	return c->row.max_inflight > 0 ? c->row.max_inflight : 16;
 }
+/* May c take no more requests now? (NULL: a channel gone or disabled is not full) */
+static inline bool sb_chan_full(const struct chan_rt *c)
+{
+	return c && c->inflight >= sb_chan_cap(c);
+}
 /* Free request slots summed over the cached channels (none cached: 0). */
 int sb_chan_free_slots(void);
 struct chan_rt *sb_chan_by_key(const char *key);

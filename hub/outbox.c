@@ -729,7 +729,7 @@ static void take_row(struct sb_outbox_row *row)
 		return;
 	}
 	struct chan_rt *c = sb_chan_get(row->tenant, row->channel);
-	if (!c || c->inflight >= sb_chan_cap(c)) {
+	if (!c || sb_chan_full(c)) {
 		sb_outbox_row_free(row); /* picked up again when a slot frees */
 		return;
 	}
@@ -772,9 +772,8 @@ static void due_row(void *ud, struct sb_outbox_row *row)
 	if (ob.walk_full && (row->state == SB_OB_PENDING || row->state == SB_OB_RETRY)) {
 		struct chan_rt *c = sb_chan_get(row->tenant, row->channel);
 		struct fresh_q *q = fresh_find(row->channel, false);
-		bool back = c && (c->inflight >= sb_chan_cap(c) || (q && q->n)) &&
-			    fresh_room(q, row->id);
-		bool front = !back && c && c->inflight >= sb_chan_cap(c) && fresh_older(q, row->id);
+		bool back = c && (sb_chan_full(c) || (q && q->n)) && fresh_room(q, row->id);
+		bool front = !back && sb_chan_full(c) && fresh_older(q, row->id);
 		if (back || front) {
 			if (!q)
 				q = fresh_find(row->channel, true);
@@ -815,11 +814,9 @@ static int want_row(void *ud, int64_t tenant, int64_t channel, int64_t id, int s
 		return 0; /* already on its way */
 	struct chan_rt *c = sb_chan_get(tenant, channel);
 	struct fresh_q *q = fresh_find(channel, false);
-	if (ob.walk_full && state != SB_OB_RECONCILE && c && c->inflight >= sb_chan_cap(c) &&
-	    fresh_older(q, id))
+	if (ob.walk_full && state != SB_OB_RECONCILE && sb_chan_full(c) && fresh_older(q, id))
 		return 1; /* older than all it queued: goes first (due_row) */
-	if (c && c->inflight >= sb_chan_cap(c) && q &&
-	    q->n > (q->walk_gen == ob.walk_gen ? q->walk_pushed : 0)) {
+	if (sb_chan_full(c) && q && q->n > (q->walk_gen == ob.walk_gen ? q->walk_pushed : 0)) {
 		/* full, with rows queued here before this walk: its rows are stepped over, not
 		 * read one by one to find each queued one again (behind a backlog of thousands,
 		 * at every walk: most of the loop's time). Once the queue runs dry a walk
@@ -832,7 +829,7 @@ static int want_row(void *ud, int64_t tenant, int64_t channel, int64_t id, int s
 	ob.walk_foreign++;
 	if (!c)
 		return -2; /* gone or disabled: none of its rows can leave */
-	if (c->inflight < sb_chan_cap(c))
+	if (!sb_chan_full(c))
 		return 1;
 	if (!ob.walk_full)
 		return -2; /* full: its rows wait for a slot */
@@ -863,7 +860,7 @@ static void dispatch_fresh(void)
 				ob.db_due = true;
 				continue;
 			}
-			while (q->n && c->inflight < sb_chan_cap(c))
+			while (q->n && !sb_chan_full(c))
 				take_row(fresh_pop(q));
 			if (!q->n && q->more)
 				ob.refill = true; /* its next rows are in the store */

@@ -346,9 +346,9 @@ int sb_tx_optout_get(struct sb_tx *tx, int64_t tenant, const char *sender, const
  * of the row's heap parts. Returns the count. */
 int sb_store_outbox_due(struct sb_store *st, int64_t now, int limit,
 			void (*fn)(void *ud, struct sb_outbox_row *row), void *ud);
-/* The same, asking want(ud, tenant, channel, id, state) first for each due row: 1 takes it (fn gets
- * it), 0 skips it without reading its message, -2 skips the rest of its channel's rows, -1
- * ends the scan. Reconcile rows come first, then retries, then (first_sends) first sends;
+/* The same, asking want(ud, tenant, channel, id, state) first for each due row: 1 takes it
+ * (fn gets it), 0 skips it without reading its message, -2 skips the rest of its channel's
+ * rows, -1 ends the scan. Reconcile rows come first, then retries, then (first_sends) first sends;
  * within each, channel by channel (those after *cursor first, then the others; 0: all in
  * id order), each channel's oldest first, looking at max_channels channels at most (0: no
  * bound). *cursor (may be NULL) gets where the next walk should start: the channel this one
