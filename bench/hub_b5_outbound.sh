@@ -13,14 +13,16 @@
 # --tls: the fake serves https (and HTTP/2; a throw-away certificate the hub trusts through
 # SB_PROVIDER_CA); --h2 also turns on the hub's SB_PROVIDER_HTTP2, so requests share its
 # connections as streams; --max-inflight N sets each channel's cap; --note-conns C the REST
-# connections per channel (4). --fake node|c: the provider is the node fake (the default
+# connections per channel (4); --client-ids time gives each reply a client id that sorts by
+# time, as the console's do, --client-ids random one of 32 random hex digits, as an API client
+# with UUIDv4s would (the bench's replies have none unless asked). --fake node|c: the provider is the node fake (the default
 # with --tls) or bench/sbprovider, the same create path in C on the load's CPU (the default
 # otherwise: the node fake takes a core at ~2,500 creates a second). --workers W runs the hub
 # with W worker processes (unpinned, as bench/lib.sh starts several).
 #
 # usage: hub_b5_outbound.sh [--rate R] [--seconds S] [--latency-ms L] [--channels C]
-#                           [--max-inflight N] [--tls [--h2]] [--note-conns C] [--repeats K]
-#                           [--fake node|c] [--workers W]
+#                           [--max-inflight N] [--tls [--h2]] [--note-conns C]
+#                           [--client-ids time|random] [--repeats K] [--fake node|c] [--workers W]
 # Output per repetition:
 #   RESULT outbound <latency ms> <created/s steady> <created in all> <offered> <REST 201s> <drain s>
 #                   <created per hub CPU-second, over the steady window>
@@ -47,10 +49,11 @@ while [ $# -gt 0 ]; do
 	--tls) tls=1; shift ;;
 	--h2) SB_PROVIDER_HTTP2=1; export SB_PROVIDER_HTTP2; shift ;;
 	--note-conns) nconns=$2; shift 2 ;;
+	--client-ids) noteopt="--client-ids $2"; shift 2 ;;
 	--repeats) repeats=$2; shift 2 ;;
 	--fake) fake=$2; shift 2 ;;
 	--workers) workers=$2; shift 2 ;;
-	*) bench_die "usage: hub_b5_outbound.sh [--rate R] [--seconds S] [--latency-ms L] [--channels C] [--max-inflight N] [--tls [--h2]] [--note-conns C] [--repeats K] [--fake node|c] [--workers W]" ;;
+	*) bench_die "usage: hub_b5_outbound.sh [--rate R] [--seconds S] [--latency-ms L] [--channels C] [--max-inflight N] [--tls [--h2]] [--note-conns C] [--client-ids time|random] [--repeats K] [--fake node|c] [--workers W]" ;;
 	esac
 done
 bench_need_tools
@@ -98,7 +101,7 @@ while [ $r -le "$repeats" ]; do
 	t0=$(date +%s.%N)
 	while read -r u ck cs; do
 		$PIN_CLI "$SBNOTE" --url "$u" --cookie "$ck" --csrf "$cs" --rate $((rate / channels)) \
-			--messages "$msgs" --conns "$nconns" --quiet >"$out.note.$(echo "$u" | md5sum | cut -c1-6)" 2>&1 &
+			--messages "$msgs" --conns "$nconns" ${noteopt:-} --quiet >"$out.note.$(echo "$u" | md5sum | cut -c1-6)" 2>&1 &
 		pids="$pids $!"
 	done <"$HUB_DIR/replies"
 	: >"$out.samples"

@@ -47,6 +47,8 @@ static struct {
 	struct bench_url u;
 	const char *cookie, *csrf;
 	long pad;
+	int client_ids;     /* each request carries a client id: 1 time-ordered (the console's), 2 random */
+	uint64_t rng;
 	double timeout;
 	int epfd;
 	struct hconn c[MAX_CONNS];
@@ -78,6 +80,8 @@ static void usage(FILE *f)
 		"  --go NS             CLOCK_MONOTONIC start (default: env SBLOAD_GO_NS or now+0.2s)\n"
 		"  --conns C           keep-alive connections (4, at most 64)\n"
 		"  --pad B             extra characters in the body (0)\n"
+		"  --client-ids MODE   give each reply a client_id: time (12 hex digits of\n"
+		"                      milliseconds, then 20 random: the console's) or random (32)\n"
 		"  --drain S           wait for answers after the last note (5)\n"
 		"  --timeout S         per-request bound (10)\n"
 		"  --quiet             no progress lines\n"
@@ -137,6 +141,13 @@ static void hc_send(struct hconn *c, uint64_t seq, uint64_t now)
 		      (unsigned long long)seq, g.pad > 0 ? " " : "");
 	for (long i = 0; i < g.pad && bl < (int)sizeof(body) - 4; i++)
 		body[bl++] = 'x';
+	if (g.client_ids) {
+		uint64_t a = bench_rand(&g.rng), b = bench_rand(&g.rng);
+		if (g.client_ids == 1)
+			a = (bench_now_ns() / 1000000) << 16 | (a & 0xffff); /* wall-clock-ish, sorts by time */
+		bl += snprintf(body + bl, sizeof(body) - (size_t)bl, "\",\"client_id\":\"%016llx%016llx",
+			       (unsigned long long)a, (unsigned long long)b);
+	}
 	bl += snprintf(body + bl, sizeof(body) - (size_t)bl, "\"}");
 	len = snprintf(req, sizeof(req),
 		       "POST %s HTTP/1.1\r\nHost: %s\r\nCookie: %s%s\r\nX-CSRF-Token: %s\r\n"
@@ -242,12 +253,13 @@ static void hc_readable(struct hconn *c)
 int main(int argc, char **argv)
 {
 	enum { O_URL = 256, O_COOKIE, O_CSRF, O_RATE, O_MSGS, O_GO, O_CONNS, O_PAD, O_DRAIN,
-	       O_TIMEOUT, O_QUIET, O_HELP };
+	       O_TIMEOUT, O_QUIET, O_CLIENT_IDS, O_HELP };
 	static const struct option lo[] = {
 		{ "url", 1, 0, O_URL }, { "cookie", 1, 0, O_COOKIE }, { "csrf", 1, 0, O_CSRF },
 		{ "rate", 1, 0, O_RATE }, { "messages", 1, 0, O_MSGS }, { "go", 1, 0, O_GO },
 		{ "conns", 1, 0, O_CONNS }, { "pad", 1, 0, O_PAD }, { "drain", 1, 0, O_DRAIN },
 		{ "timeout", 1, 0, O_TIMEOUT }, { "quiet", 0, 0, O_QUIET },
+		{ "client-ids", 1, 0, O_CLIENT_IDS },
 		{ "help", 0, 0, O_HELP }, { 0, 0, 0, 0 }
 	};
 	const char *url = NULL;
@@ -291,10 +303,16 @@ int main(int argc, char **argv)
 				die("bad --timeout", optarg);
 			break;
 		case O_QUIET: quiet = 1; break;
+		case O_CLIENT_IDS:
+			if (strcmp(optarg, "time") && strcmp(optarg, "random"))
+				die("bad --client-ids (time or random)", optarg);
+			g.client_ids = strcmp(optarg, "time") ? 2 : 1;
+			break;
 		case O_HELP: usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
+	g.rng = bench_rand_seed();
 	if (optind < argc || !url || !g.cookie || !g.csrf) {
 		usage(stderr);
 		return 2;

@@ -76,6 +76,11 @@ test('agent 1 replies; agent 2 sees the reply and its status move to delivered',
 	await theirs.locator('.status[data-status=delivered]').waitFor({ timeout: 10000 });
 	assert.equal(await theirs.count(), 1);
 	assert.equal(await mine.count(), 1);
+	// the console's client id sorts by time (12 hex digits of milliseconds, then 20 random), so
+	// the hub's per-tenant index of client ids takes it at its end, not on a random page
+	const cid = await mine.getAttribute('data-client-id');
+	assert.match(cid, /^[0-9a-f]{32}$/);
+	assert.ok(Math.abs(parseInt(cid.slice(0, 12), 16) - Date.now()) < 60000, `client id ${cid} is not stamped with the time`);
 	// the customer got it
 	await sim.locator('.sim-theirs', { hasText: 'Yes, it is ready' }).waitFor({ timeout: 5000 });
 });
