@@ -223,6 +223,14 @@ static const char *const migrations[] = {
 	 * index entry per row; a new row goes at the end of its channel's range. */
 	"DROP INDEX outbox_due;"
 	"CREATE INDEX outbox_due ON outbox(state, channel_id, next_at) WHERE state < 4;",
+
+	/* 9: the dedupe index of client ids, led by the id: ids that sort by time (the
+	 * console's, UUIDv7s) then all go in at the index's right edge, whichever the tenant,
+	 * instead of at the end of each tenant's range in mid-tree, where each leaf that fills
+	 * is split with its siblings and left half empty. The same uniqueness, per tenant. */
+	"DROP INDEX messages_client;"
+	"CREATE UNIQUE INDEX messages_client ON messages(client_id, tenant_id)"
+	" WHERE client_id IS NOT NULL;",
 };
 
 int store__migrate(sqlite3 *db)

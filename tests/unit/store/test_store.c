@@ -764,6 +764,110 @@ static void test_status_of_replaced_attempt(void **state)
 	assert_string_equal(replaced_status(f, &x), "sent");
 }
 
+/* ---- client ids that sort by time: one commit's new entries share the index's last page ----
+ * Three tenants send in turn, with ids of a millisecond clock and a counter (as the console
+ * makes them). Led by the tenant, as before migration 9, each tenant's new entries went in
+ * at the end of its own range, a page of its own in mid-tree: a commit of replies from
+ * several tenants wrote that many index pages. Led by the id, they all go on the index's
+ * last page. Counted here: the pages one commit of 30 replies (10 a tenant) writes, with the
+ * index led by the id and, on a copy of the same rows, led by the tenant. */
+
+struct cid_fx {
+	int64_t tenant[3], channel[3], conv[3];
+	int from, n;  /* the sends this job makes: ids from..from+n-1 */
+	bool by_tenant; /* first rebuild the index led by the tenant */
+};
+
+static int run_cid_sends(struct sb_tx *tx, void *arg)
+{
+	struct cid_fx *x = arg;
+	if (x->by_tenant &&
+	    sqlite3_exec(tx->db, "DROP INDEX messages_client; CREATE UNIQUE INDEX messages_client "
+				 "ON messages(tenant_id, client_id) WHERE client_id IS NOT NULL",
+			 NULL, NULL, NULL) != SQLITE_OK)
+		return SB_EDB;
+	for (int i = x->from; i < x->from + x->n; i++) {
+		int t = i % 3;
+		char cid[40];
+		snprintf(cid, sizeof cid, "%012llx%020d", 0x1a24a21fbb2ull + (unsigned long long)i / 7, i);
+		struct sb_send_in in = { .conv = x->conv[t], .channel = x->channel[t], .body = "c",
+					 .client_id = cid, .segments = 1 };
+		struct sb_buf b;
+		sb_buf_init(&b, 0);
+		int64_t msg;
+		int rc = sb_tx_message_send(tx, x->tenant[t], &in, &msg, NULL, &b);
+		sb_buf_free(&b);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* Pages the writer connection wrote (to the WAL) in one commit of 30 replies. */
+static int commit_pages(struct fx *f, struct cid_fx *x)
+{
+	x->from = 1800;
+	x->n = 30;
+	int cur = 0, hi = 0;
+	sqlite3 *db = f->st->wdb;
+	sqlite3_db_status(db, SQLITE_DBSTATUS_CACHE_WRITE, &cur, &hi, 1);
+	assert_int_equal(sb_store_run_sync(f->st, run_cid_sends, x), 0);
+	sqlite3_db_status(db, SQLITE_DBSTATUS_CACHE_WRITE, &cur, &hi, 0);
+	return cur;
+}
+
+static void seed_cid(struct fx *f, struct cid_fx *x)
+{
+	x->tenant[0] = f->ta;
+	x->tenant[1] = f->tb;
+	assert_int_equal(sb_store_run_sync(f->st, run_tenant, &x->tenant[2]), 0);
+	x->conv[0] = f->conv_a; /* setup made it */
+	for (int t = 0; t < 3; t++) {
+		struct seed s = { .tenant = x->tenant[t] };
+		if (t) {
+			assert_int_equal(sb_store_run_sync(f->st, run_seed, &s), 0);
+			x->conv[t] = s.conv;
+		}
+		struct chan_seed c = { .tenant = x->tenant[t] };
+		assert_int_equal(sb_store_run_sync(f->st, run_channel, &c), 0);
+		x->channel[t] = c.channel;
+	}
+	x->from = 0;
+	x->n = 1800;
+	assert_int_equal(sb_store_run_sync(f->st, run_cid_sends, x), 0);
+}
+
+static void test_client_ids_share_a_page(void **state)
+{
+	struct fx *f = *state;
+	struct cid_fx x = { 0 };
+	seed_cid(f, &x);
+	int by_id = commit_pages(f, &x);
+	/* the same rows and the same commit, with the index led by the tenant */
+	struct fx g = { 0 };
+	snprintf(g.dir, sizeof g.dir, "/tmp/sb-store-XXXXXX");
+	assert_non_null(mkdtemp(g.dir));
+	snprintf(g.path, sizeof g.path, "%s/t.db", g.dir);
+	assert_int_equal(sb_store_open(g.path, &g.st), 0);
+	assert_int_equal(sb_store_run_sync(g.st, run_tenant, &g.ta), 0);
+	assert_int_equal(sb_store_run_sync(g.st, run_tenant, &g.tb), 0);
+	struct seed s = { .tenant = g.ta };
+	assert_int_equal(sb_store_run_sync(g.st, run_seed, &s), 0);
+	g.conv_a = s.conv;
+	struct cid_fx y = { .by_tenant = true };
+	seed_cid(&g, &y);
+	y.by_tenant = false;
+	int by_tenant = commit_pages(&g, &y);
+	sb_store_close(g.st);
+	char cmd[96];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", g.dir);
+	assert_int_equal(system(cmd), 0);
+	/* two index pages fewer: the two tenants whose range ends in mid-tree */
+	if (by_id > by_tenant - 2)
+		fail_msg("one commit of three tenants' replies wrote %d pages, %d with the index led by "
+			 "the tenant", by_id, by_tenant);
+}
+
 /* ---- a status moves only up its ranks (sb_status_rank), for every pair of statuses, and
  * each change is one event ---- */
 
@@ -1180,6 +1284,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_status_pairs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_of_replaced_attempt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_due_walk, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_client_ids_share_a_page, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_event_is_the_row, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_gen, setup, teardown),
 	};
