@@ -25,8 +25,8 @@ const STICK = 80; // px from the bottom that still counts as "at the bottom"
 // A client id for a send (the hub makes a retried send with the same id one message) that
 // sorts by time: 12 hex digits of milliseconds, then 20 random ones (UUIDv7's layout, without
 // the dashes). The hub's per-tenant index of client ids then takes each new one at its end:
-// random UUIDs put each reply's entry on a random page of it, which B5 measured at 12-18% of
-// the whole send path (docs/PERFORMANCE.md). crypto.getRandomValues works on plain http too.
+// random UUIDs put each reply's entry on a random page of it: 4-6 KB more written a reply in
+// B5, against ~1 KB (docs/PERFORMANCE.md). crypto.getRandomValues works on plain http too.
 function timeOrderedId() {
 	const r = crypto.getRandomValues(new Uint8Array(10));
 	return Date.now().toString(16).padStart(12, '0') + Array.from(r, (b) => b.toString(16).padStart(2, '0')).join('');
