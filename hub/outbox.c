@@ -45,8 +45,7 @@ struct fresh_q {
 	struct sb_outbox_row **ring;
 	size_t head, n, cap;
 	bool more; /* the last full walk left rows of this channel in the store */
-	uint64_t walk_gen; /* the walk that pushed walk_pushed of the rows queued here */
-	size_t walk_pushed;
+	size_t n_before; /* rows queued when the running full walk began */
 };
 
 struct send_op;
@@ -75,7 +74,6 @@ static struct {
 	size_t n_fresh;
 	/* the running walk */
 	int walk_seen, walk_foreign, walk_queued;
-	uint64_t walk_gen; /* counts walks: which rows of a queue this walk pushed */
 	int walk_max; /* WALK_SEEN_MAX, or SB_OUTBOX_WALK_ROWS */
 	int64_t walk_after; /* the next walk starts after this channel (where the last stopped) */
 	bool walk_full;
@@ -761,6 +759,23 @@ static void take_row(struct sb_outbox_row *row)
 	op_list_add(&ob.picked, op);
 }
 
+/* Where a full walk queues a due send of the store on its channel's queue q (NULL: none
+ * yet): behind the queued rows when younger than all (and the channel full or rows queued),
+ * before them when older than all while the channel is full, else nowhere (it is taken now,
+ * or waits in the store). want_row and due_row both ask it, so a row want_row takes for a
+ * queue is queued. */
+enum { Q_NONE, Q_BACK, Q_FRONT };
+static int queue_place(const struct chan_rt *c, const struct fresh_q *q, int64_t id)
+{
+	if (!c)
+		return Q_NONE;
+	if ((sb_chan_full(c) || (q && q->n)) && fresh_room(q, id))
+		return Q_BACK;
+	if (sb_chan_full(c) && fresh_older(q, id))
+		return Q_FRONT;
+	return Q_NONE;
+}
+
 static void due_row(void *ud, struct sb_outbox_row *row)
 {
 	(void)ud;
@@ -772,17 +787,11 @@ static void due_row(void *ud, struct sb_outbox_row *row)
 	if (ob.walk_full && (row->state == SB_OB_PENDING || row->state == SB_OB_RETRY)) {
 		struct chan_rt *c = sb_chan_get(row->tenant, row->channel);
 		struct fresh_q *q = fresh_find(row->channel, false);
-		bool back = c && (sb_chan_full(c) || (q && q->n)) && fresh_room(q, row->id);
-		bool front = !back && sb_chan_full(c) && fresh_older(q, row->id);
-		if (back || front) {
+		int at = queue_place(c, q, row->id);
+		if (at != Q_NONE) {
 			if (!q)
 				q = fresh_find(row->channel, true);
-			if (q->walk_gen != ob.walk_gen) {
-				q->walk_gen = ob.walk_gen;
-				q->walk_pushed = 0;
-			}
-			q->walk_pushed++;
-			if (front)
+			if (at == Q_FRONT)
 				fresh_push_front(q, row);
 			else
 				fresh_push(q, row);
@@ -798,8 +807,8 @@ static void due_row(void *ud, struct sb_outbox_row *row)
  * no more now is stepped over (-2) with the rest of its rows, so one tenant's backlog never
  * stands before another's due rows. Unless it is a full walk, the walk stops once no cached
  * channel has a free slot (the rest waits for a slot to free); a full walk, every
- * FULL_SCAN_MS, also queues rows behind full channels, and looks at WALK_SEEN_MAX rows at
- * most (SB_OUTBOX_WALK_ROWS). A walk cut short resumes at the next channel (walk_after). A
+ * FULL_SCAN_MS, also queues rows of full channels (queue_place), and looks at WALK_SEEN_MAX
+ * rows at most (SB_OUTBOX_WALK_ROWS). A walk cut short resumes at the next channel (walk_after). A
  * channel whose rows the walk left in the store is marked (more), so that its queue running
  * dry asks for the next walk. */
 static int want_row(void *ud, int64_t tenant, int64_t channel, int64_t id, int state)
@@ -814,9 +823,10 @@ static int want_row(void *ud, int64_t tenant, int64_t channel, int64_t id, int s
 		return 0; /* already on its way */
 	struct chan_rt *c = sb_chan_get(tenant, channel);
 	struct fresh_q *q = fresh_find(channel, false);
-	if (ob.walk_full && state != SB_OB_RECONCILE && sb_chan_full(c) && fresh_older(q, id))
+	if (ob.walk_full && state != SB_OB_RECONCILE && queue_place(c, q, id) == Q_FRONT)
 		return 1; /* older than all it queued: goes first (due_row) */
-	if (sb_chan_full(c) && q && q->n > (q->walk_gen == ob.walk_gen ? q->walk_pushed : 0)) {
+	/* a full walk may itself have queued rows here: only those before it count */
+	if (sb_chan_full(c) && q && (ob.walk_full ? q->n_before : q->n)) {
 		/* full, with rows queued here before this walk: its rows are stepped over, not
 		 * read one by one to find each queued one again (behind a backlog of thousands,
 		 * at every walk: most of the loop's time). Once the queue runs dry a walk
@@ -835,7 +845,7 @@ static int want_row(void *ud, int64_t tenant, int64_t channel, int64_t id, int s
 		return -2; /* full: its rows wait for a slot */
 	if (!q)
 		q = fresh_find(channel, true);
-	if (fresh_room(q, id))
+	if (queue_place(c, q, id) == Q_BACK)
 		return 1; /* a send is queued behind the channel's others (due_row) */
 	q->more = true;
 	/* a full queue takes none of the channel's later rows either; a row older than the
@@ -885,12 +895,13 @@ static void walk_store(bool first_sends)
 		ob.last_full_ms = now;
 		ob.refill = false;
 		for (size_t b = 0; b < FRESH_BUCKETS; b++)
-			for (struct fresh_q *q = ob.fresh[b]; q; q = q->next)
+			for (struct fresh_q *q = ob.fresh[b]; q; q = q->next) {
 				q->more = false;
+				q->n_before = q->n;
+			}
 	}
 	ob.free_left = full ? -1 : sb_chan_free_slots();
 	ob.walk_seen = ob.walk_foreign = ob.walk_queued = 0;
-	ob.walk_gen++;
 	ob.walk_full = full;
 	int64_t next = now; /* no walk: rows may be due, look again soon */
 	bool walked = full || ob.free_left > 0;
