@@ -12,7 +12,7 @@ CTEST_ARGS  ?=
 
 # Debian packages the build, the tests and the console tests need.
 DEB_PKGS := build-essential cmake pkg-config libwebsockets-dev libwebsockets-evlib-ev libev-dev libcurl4-openssl-dev \
-	libxml2-dev libsqlite3-dev sqlite3 libyajl-dev libsodium-dev libcmocka-dev libnats-dev \
+	libxml2-dev libsqlite3-dev sqlite3 libyajl-dev libsodium-dev libcmocka-dev libnats-dev libjemalloc-dev \
 	nats-server chromium clang openssl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
